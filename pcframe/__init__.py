@@ -1,0 +1,30 @@
+"""pcframe: predictive coding networks as stateful Python objects, compiled with JAX.
+
+Import the parts as in the tutorials::
+
+    import pcframe as px              # RKG, static, Param, Module
+    import pcframe.pc as pxc          # EnergyModule, Vode, VodeParam, STATUS, energies
+    import pcframe.nn as pxnn         # Linear, Conv, ..., LayerParam
+    import pcframe.functional as pxf  # jit, vmap, value_and_grad, scan, ...
+    import pcframe.utils as pxu       # Mask, m, step, Optim, save_params, load_params
+"""
+
+from . import core, functional, nn, pc, utils
+from .core import RKG, Module, Param, RandomKeyGenerator, StaticParam, static
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RKG",
+    "Module",
+    "Param",
+    "RandomKeyGenerator",
+    "StaticParam",
+    "__version__",
+    "core",
+    "functional",
+    "nn",
+    "pc",
+    "static",
+    "utils",
+]

@@ -1,0 +1,103 @@
+"""Stateful `vmap`: vectorise a function of a model over a batch axis."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from ..core._random import RandomKeyParam
+from ._tracking import check_positional, collect, run_installed, specs
+
+
+def _batch_size(args: tuple, in_axes: Any, values: list, axes: list, axis_size: int | None) -> int | None:
+    if axis_size is not None:
+        return axis_size
+    arg_axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+    for arg, axis in zip(args, arg_axes):
+        if axis is None:
+            continue
+        for leaf in jax.tree_util.tree_leaves(arg):
+            if hasattr(leaf, "shape") and leaf.ndim > 0:
+                return leaf.shape[axis]
+    for value, axis in zip(values, axes):
+        if axis is not None:
+            for leaf in jax.tree_util.tree_leaves(value):
+                return leaf.shape[axis]
+    return None
+
+
+def vmap(
+    kwargs_mask: Any = None,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+):
+    """Vectorise a function over a batch axis with `jax.vmap`, tracking keyword-argument parameters.
+
+    `in_axes` / `out_axes` / `axis_name` have their `jax.vmap` meaning for the
+    positional arguments and outputs. `kwargs_mask` says, for each tracked
+    parameter, its batch axis (e.g. ``Mask(VodeParam | VodeParam.Cache, (None, 0))``:
+    activities batched along axis 0, weights shared); the same axis is used for
+    its value after the call. Random key generators are split so every batch
+    element draws its own keys; the generator advances once per call.
+
+    **Arguments:**
+
+    - `kwargs_mask`: a `Mask` or a pytree prefix of the keyword arguments giving
+      each parameter's batch axis (`None` = not batched, the default).
+    - `in_axes`, `out_axes`, `axis_name`, `axis_size`: as in `jax.vmap`.
+
+    **Returns:** a decorator.
+
+    **Example:**
+
+    ```python
+    @vmap(Mask(VodeParam | VodeParam.Cache, (None, 0)), in_axes=(0,), out_axes=(None, 0), axis_name="batch")
+    def energy(x, *, model):
+        y = model(x, None)
+        return jax.lax.pmean(model.energy(), "batch"), y
+    ```
+    """
+
+    def decorator(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def vectorised(*args: Any, **kwargs: Any) -> Any:
+            check_positional(args, "vmap")
+            tracked = collect(kwargs)
+            params = tracked.params
+            axes = specs(kwargs_mask, kwargs, tracked, None, "vmap")
+            values = [p._value for p in params]
+            size = _batch_size(args, in_axes, values, axes, axis_size)
+            advanced: dict[int, Any] = {}
+            if size is not None:
+                for i, param in enumerate(params):
+                    if isinstance(param, RandomKeyParam) and axes[i] is None and values[i] is not None:
+                        keys = jax.random.split(values[i], size + 1)
+                        advanced[i], values[i], axes[i] = keys[0], keys[1:], 0
+
+            changed_positions: list[int] = []
+
+            def traced(values: list, *args: Any) -> tuple[Any, list]:
+                out, changed = run_installed(fn, params, values, args, kwargs)
+                changed_positions.extend(sorted(changed))
+                return out, [changed.get(i, v) for i, v in enumerate(values)]
+
+            arg_axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else in_axes
+            out, new_values = jax.vmap(
+                traced,
+                in_axes=(axes, *arg_axes) if isinstance(arg_axes, tuple) else (axes,) + (arg_axes,) * len(args),
+                out_axes=(out_axes, axes),
+                axis_name=axis_name,
+                axis_size=axis_size,
+            )(values, *args)
+            for i in changed_positions:
+                params[i].value = advanced.get(i, new_values[i])
+            return out
+
+        return vectorised
+
+    return decorator

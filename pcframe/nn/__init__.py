@@ -1,0 +1,23 @@
+"""Layers: thin wrappers over `equinox.nn` whose arrays live in `LayerParam`s."""
+
+from ._conv import Conv, Conv1d, Conv2d, Conv3d, ConvTranspose
+from ._dropout import Dropout
+from ._layer import Layer, LayerParam
+from ._linear import Linear
+from ._norm import LayerNorm
+from ._pool import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "AvgPool2d",
+    "Conv",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose",
+    "Dropout",
+    "Layer",
+    "LayerNorm",
+    "LayerParam",
+    "Linear",
+    "MaxPool2d",
+]

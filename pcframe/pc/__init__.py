@@ -1,0 +1,20 @@
+"""Predictive coding primitives: `EnergyModule`, `Vode`, energies and statuses."""
+
+from ._energies import ce_energy, se_energy, zero_energy
+from ._energy_module import EnergyModule
+from ._rules import GetRule, SetRule, parse_rule
+from ._status import STATUS
+from ._vode import Vode, VodeParam
+
+__all__ = [
+    "STATUS",
+    "EnergyModule",
+    "GetRule",
+    "SetRule",
+    "Vode",
+    "VodeParam",
+    "ce_energy",
+    "parse_rule",
+    "se_energy",
+    "zero_energy",
+]

@@ -1,0 +1,48 @@
+"""`EnergyModule`: a model whose energy is the sum of its nodes' energies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from ..core._module import Module
+from ._vode import Vode
+
+
+class EnergyModule(Module):
+    """Base class for predictive coding models.
+
+    Subclass it, put `Vode`s between ordinary layers, and call them in
+    ``__call__``. The model's energy is the sum of its nodes' energies,
+
+    $$\\mathcal{F} = \\sum_{\\ell} E_\\ell(h_\\ell, u_\\ell),$$
+
+    which inference minimises w.r.t. the activities and learning w.r.t. the weights.
+
+    **Example:**
+
+    ```python
+    class Model(EnergyModule):
+        def __init__(self):
+            self.layer = nn.Linear(2, 3)
+            self.vode = Vode((3,))
+        def __call__(self, x):
+            return self.vode(self.layer(x))
+    ```
+    """
+
+    def iter_vodes(self) -> list[Vode]:
+        """Every `Vode` of the model, in depth-first attribute order."""
+        return [m for m in self.modules() if isinstance(m, Vode)]
+
+    def energies(self) -> list[Any]:
+        """The energy of each `Vode`, in the order of `iter_vodes`."""
+        return [vode.energy() for vode in self.iter_vodes()]
+
+    def energy(self) -> Any:
+        """The total energy: the sum of every `Vode`'s energy."""
+        energies = self.energies()
+        if not energies:
+            raise ValueError(f"{type(self).__name__} has no Vode, so it has no energy. Add Vode nodes to the model.")
+        return jnp.sum(jnp.stack([jnp.sum(e) for e in energies]))

@@ -1,0 +1,131 @@
+"""Selecting parameters: the `m` filter combinator and `Mask`."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from ..core._param import Param
+from ..core._tree import is_param
+
+_MISSING = object()
+
+
+class m:
+    """A composable predicate over parameters.
+
+    ``m(T1, T2, ...)`` selects parameters that are instances of any of the given
+    types; ``m(fn)`` uses a predicate ``fn(param) -> bool``. Combine with ``|``,
+    ``&`` and ``~``, and refine with `has` / `has_not` on static attributes.
+
+    **Example:**
+
+    ```python
+    free_activities = m(VodeParam).has_not(frozen=True)
+    weights_or_caches = m(LayerParam) | m(VodeParam.Cache)
+    ```
+    """
+
+    def __init__(self, *filters: Any) -> None:
+        if not filters:
+            raise TypeError("m(...) needs at least one type or predicate, e.g. m(LayerParam).")
+        self._predicates = tuple(as_predicate(f) for f in filters)
+
+    def __call__(self, param: Any) -> bool:
+        return any(p(param) for p in self._predicates)
+
+    def __or__(self, other: Any) -> m:
+        return m(lambda p: self(p) or as_predicate(other)(p))
+
+    def __ror__(self, other: Any) -> m:
+        return m(lambda p: as_predicate(other)(p) or self(p))
+
+    def __and__(self, other: Any) -> m:
+        return m(lambda p: self(p) and as_predicate(other)(p))
+
+    def __rand__(self, other: Any) -> m:
+        return m(lambda p: as_predicate(other)(p) and self(p))
+
+    def __invert__(self) -> m:
+        return m(lambda p: not self(p))
+
+    def has(self, **attributes: Any) -> m:
+        """Also require every given static attribute to exist with the given value."""
+        return self & m(lambda p: all(_attribute(p, k) == v for k, v in attributes.items()))
+
+    def has_not(self, **attributes: Any) -> m:
+        """Also require that no given attribute is set to the given value (missing counts as "not")."""
+        return self & m(lambda p: not any(_attribute(p, k) == v for k, v in attributes.items()))
+
+
+def _attribute(param: Any, name: str) -> Any:
+    """A static attribute of a parameter, or a sentinel when it has none."""
+    return getattr(param, "__dict__", {}).get(name, _MISSING)
+
+
+def as_predicate(filter: Any) -> Callable[[Any], bool]:
+    """Turn a type, a union of types, a tuple of types, an `m` or a callable into ``param -> bool``."""
+    if isinstance(filter, m):
+        return filter
+    if isinstance(filter, (type, types.UnionType)) or (
+        isinstance(filter, tuple) and all(isinstance(f, (type, types.UnionType)) for f in filter)
+    ):
+        return lambda p: isinstance(p, filter)
+    if callable(filter):
+        return filter
+    raise TypeError(
+        f"Cannot use {filter!r} as a parameter filter: give a Param type (e.g. LayerParam), "
+        "a union of types (VodeParam | VodeParam.Cache), an m(...) filter or a function param -> bool."
+    )
+
+
+class Mask:
+    """Maps every parameter of a pytree to one of two values, depending on a filter.
+
+    ``Mask(filter, map_to=(if_false, if_true))`` is what pcframe's transforms
+    take to know how to treat each parameter: ``(None, 0)`` for `vmap` (batched
+    along axis 0 or not), ``(False, True)`` for `grad` (differentiated or not).
+    Called on a pytree without `map_to`, it returns the same tree with
+    non-matching parameters replaced by `None`: the selection to give `Optim`.
+
+    **Arguments:**
+
+    - `filter`: a type, union of types, `m(...)` or predicate ``Param -> bool``.
+    - `map_to`: a pair ``(value_if_false, value_if_true)``, or `None`.
+
+    **Example:**
+
+    ```python
+    Mask(VodeParam | VodeParam.Cache, (None, 0))     # vmap: batch the activities
+    Mask(m(VodeParam).has_not(frozen=True), [False, True])   # grad: free activities
+    Optim(optax.adam(1e-3), Mask(LayerParam)(model))   # the weights of `model`
+    ```
+    """
+
+    def __init__(self, filter: Any, map_to: Any = None) -> None:
+        self.predicate = as_predicate(filter)
+        if map_to is not None:
+            if not isinstance(map_to, (tuple, list)) or len(map_to) != 2:
+                raise TypeError(f"Mask map_to must be a pair (value_if_false, value_if_true), got {map_to!r}.")
+            map_to = tuple(map_to)
+        self.map_to = map_to
+
+    def value_for(self, param: Param) -> Any:
+        """The value this mask assigns to one parameter."""
+        selected = bool(self.predicate(param))
+        if self.map_to is None:
+            return param if selected else None
+        return self.map_to[selected]
+
+    def __call__(self, tree: Any) -> Any:
+        """Apply the mask to every parameter of `tree` (non-parameter leaves map to `None` / `if_false`)."""
+        default = None if self.map_to is None else self.map_to[0]
+        return jax.tree_util.tree_map(
+            lambda leaf: self.value_for(leaf) if isinstance(leaf, Param) else default, tree, is_leaf=is_param
+        )
+
+    def __repr__(self) -> str:
+        return f"Mask({self.predicate!r}, map_to={self.map_to!r})"

@@ -1,0 +1,133 @@
+"""`Optim`: an optax optimiser that updates a model's parameters in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..core._module import Module
+from ..core._param import Param, StaticParam
+from ..core._tree import collect_params, is_param, keystr
+
+
+class OptimState(Param):
+    """The `Param` holding an optimiser's optax state."""
+
+
+class _ParamRefs:
+    """The parameters an `Optim` owns (static: part of the optimiser's structure)."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: tuple[Param, ...]) -> None:
+        self.params = params
+
+
+class Optim(Module):
+    """Applies an optax transformation to a selection of a model's parameters, in place.
+
+    **Arguments:**
+
+    - `tx`: any `optax.GradientTransformation` (`optax.sgd(0.1)`, `optax.adamw(1e-3)`, chains...).
+    - `params`: the parameters to own, usually ``Mask(LayerParam)(model)``; any
+      pytree containing `Param`s works. `None` defers to `init`.
+
+    Pass the optimiser to stateful transforms as a keyword argument so its
+    state is tracked. Parameters without a gradient in a `step` are left
+    untouched (e.g. a frozen output activity).
+
+    **Example:**
+
+    ```python
+    optim_w = Optim(optax.adam(1e-3), Mask(LayerParam)(model))
+    (e, _), g = value_and_grad(Mask(LayerParam, (False, True)), has_aux=True)(energy)(x, model=model)
+    optim_w.step(model, g["model"])
+    ```
+    """
+
+    def __init__(self, tx: optax.GradientTransformation, params: Any = None) -> None:
+        if not isinstance(tx, optax.GradientTransformation):
+            raise TypeError(f"Optim needs an optax GradientTransformation (e.g. optax.sgd(0.1)), got {tx!r}.")
+        self.tx = StaticParam(tx)
+        self.state = OptimState()
+        self._owned = _ParamRefs(())
+        if params is not None:
+            self.init(params)
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """The parameters this optimiser updates."""
+        return self._owned.params
+
+    def init(self, params: Any = None) -> None:
+        """(Re-)initialise the optimiser state, e.g. per batch for an activity optimiser.
+
+        **Arguments:**
+
+        - `params`: the parameters to own from now on (default: the current ones).
+        """
+        if params is not None:
+            owned = tuple(collect_params(params))
+            if not owned:
+                raise ValueError(
+                    "Optim: the given parameters contain no Param. Check the mask (e.g. Mask(LayerParam)(model)) "
+                    "and that the model has been built (run a forward pass first)."
+                )
+            if owned != self._owned.params:
+                self._owned = _ParamRefs(owned)
+        empty = [p for p in self._owned.params if p.value is None]
+        if empty:
+            raise ValueError(
+                f"Optim: {len(empty)} parameter(s) ({type(empty[0]).__name__}) have no value yet. "
+                "Run a forward pass under STATUS.INIT before creating or re-initialising the optimiser."
+            )
+        self.state.value = self.tx.value.init([p.value for p in self._owned.params])
+
+    def clear(self) -> None:
+        """Drop the optimiser state (call `init` before the next `step`)."""
+        self.state.value = None
+
+    def step(self, module: Any, grads: Any, scale_by_batch_size: bool = False) -> None:
+        """Update the owned parameters of `module` in place from `grads`.
+
+        **Arguments:**
+
+        - `module`: the model (or pytree) the gradients were taken of.
+        - `grads`: the gradient tree from `value_and_grad` (e.g. ``g["model"]``), with
+          the structure of `module`. It is not modified.
+        - `scale_by_batch_size`: multiply each gradient by its leading dimension.
+          Activities' gradients of a batch-averaged energy are $1/B$ of the
+          per-sample ones; this restores per-sample steps.
+        """
+        if self.state.value is None:
+            raise ValueError("Optim.step: the optimiser has no state; call init(params) first.")
+        owned = {id(p): i for i, p in enumerate(self._owned.params)}
+        params_at = dict(jax.tree_util.tree_flatten_with_path(module, is_leaf=is_param)[0])
+        gradients: list[Any] = [None] * len(owned)
+        for path, grad in jax.tree_util.tree_flatten_with_path(grads, is_leaf=is_param)[0]:
+            if not isinstance(grad, Param):
+                continue
+            param = params_at.get(path)
+            i = owned.get(id(param))
+            if i is None:
+                raise ValueError(
+                    f"Optim.step: got a gradient for {keystr(path) or 'the root'}, which "
+                    + ("is not a parameter of the given module" if param is None else "this optimiser does not own")
+                    + ". Pass the module the gradients were taken of (optim.step(model, g['model'])) and "
+                    "differentiate only parameters the optimiser was created with."
+                )
+            gradients[i] = grad.value * grad.value.shape[0] if scale_by_batch_size else grad.value
+        self.apply(gradients)
+
+    def apply(self, gradients: list[Any]) -> None:
+        """Apply one update from a list of gradients aligned with `params` (`None`: leave that one alone)."""
+        params = self._owned.params
+        values = [p.value for p in params]
+        filled = [jnp.zeros_like(v) if g is None else g for v, g in zip(values, gradients)]
+        updates, self.state.value = self.tx.value.update(filled, self.state.value, values)
+        for param, value, update, grad in zip(params, values, updates, gradients):
+            if grad is not None:
+                param.value = jax.tree_util.tree_map(lambda v, u: (v + u).astype(v.dtype), value, update)
