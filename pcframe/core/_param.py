@@ -84,6 +84,9 @@ class Param:
         return {k: v for k, v in self.__dict__.items() if k != _VALUE}
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "value":
+            type(self).value.fset(self, value)
+            return
         if name == _VALUE:
             object.__setattr__(self, name, value)
             return

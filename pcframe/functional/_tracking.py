@@ -30,29 +30,34 @@ class Tracked(NamedTuple):
 
     params: tuple[Param, ...]
     signature: tuple
+    n_user: int  # params[:n_user] come from the keyword arguments, the rest from the implicit RKG
 
 
 def collect(kwargs: dict[str, Any]) -> Tracked:
     """Find the dynamic parameters of `kwargs` (and `RKG`) and their structure signature."""
+    n_kwargs_leaves = len(jax.tree_util.tree_leaves(kwargs, is_leaf=is_param))
     leaves, treedef = jax.tree_util.tree_flatten((kwargs, RKG), is_leaf=is_param)
     params: list[Param] = []
     index: dict[int, int] = {}
     signature: list[Any] = [treedef]
-    for leaf in leaves:
+    n_user = 0
+    for position, leaf in enumerate(leaves):
         if isinstance(leaf, StaticParam):
             signature.append(("static", hashable(leaf.value)))
         elif isinstance(leaf, Param):
-            position = index.get(id(leaf))
-            if position is None:
-                position = index[id(leaf)] = len(params)
-                params.append(leaf)
+            found = index.get(id(leaf))
+            if found is None:
+                index[id(leaf)] = len(params)
                 meta = tuple((k, hashable(v)) for k, v in leaf.metadata().items())
-                signature.append(("param", position, type(leaf), meta))
+                signature.append(("param", len(params), type(leaf), meta))
+                params.append(leaf)
             else:
-                signature.append(("shared", position))
+                signature.append(("shared", found))
         else:
             signature.append(("const", hashable(leaf)))
-    return Tracked(tuple(params), tuple(signature))
+        if position < n_kwargs_leaves:
+            n_user = len(params)
+    return Tracked(tuple(params), tuple(signature), n_user)
 
 
 def read(params: Sequence[Param]) -> list[Any]:
@@ -97,6 +102,7 @@ def specs(mask: Any, kwargs: dict[str, Any], tracked: Tracked, default: Any, tra
     """
     from ..utils._mask import Mask
 
+    implicit = [default] * (len(tracked.params) - tracked.n_user)
     if mask is None:
         return [default] * len(tracked.params)
     if isinstance(mask, Mask):
@@ -105,7 +111,7 @@ def specs(mask: Any, kwargs: dict[str, Any], tracked: Tracked, default: Any, tra
                 f"{transform}: the Mask needs map_to=(value_if_false, value_if_true), e.g. "
                 "Mask(VodeParam, (None, 0)) for vmap or Mask(VodeParam, (False, True)) for grad."
             )
-        return [mask.value_for(p) for p in tracked.params]
+        return [mask.value_for(p) for p in tracked.params[: tracked.n_user]] + implicit
     position = {id(p): i for i, p in enumerate(tracked.params)}
     result: list[Any] = [default] * len(tracked.params)
     assigned: dict[int, Any] = {}

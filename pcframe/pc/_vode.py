@@ -79,6 +79,7 @@ class Vode(Module):
 
     def set(self, key: str, value: Any) -> None:
         """Write `value` into slot `key`, following the set rules of the current status."""
+        self._check_shape(key, value)
         rules = [r for r in self._rules.get(self._status, ()) if isinstance(r, SetRule) and r.source == key]
         if not rules:
             self._write(key, value)

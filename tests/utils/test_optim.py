@@ -1,0 +1,94 @@
+"""Optim against optax applied by hand; ownership and batch scaling."""
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import pcframe as px
+import pcframe.functional as pxf
+import pcframe.utils as pxu
+
+
+class WeightsAndStates(px.Module):
+    def __init__(self):
+        self.w = px.Param(jnp.array([1.0, -2.0]))
+        self.h = px.Param(jnp.array([[0.5, 0.5], [1.0, -1.0]]), frozen=False)
+        self.frozen = px.Param(jnp.array([3.0]), frozen=True)
+
+
+def loss(*, model):
+    return jnp.sum(model.w.value**2) + jnp.sum(model.h.value**3) + jnp.sum(model.frozen.value**2)
+
+
+def test_step_matches_optax_by_hand():
+    model = WeightsAndStates()
+    tx = optax.adam(0.1)
+    optim = pxu.Optim(tx, pxu.Mask(pxu.m(px.Param).has_not(frozen=True))(model))
+    reference = [model.w.value, model.h.value]
+    state = tx.init(reference)
+    for _ in range(3):
+        g = pxf.grad(pxu.Mask(pxu.m(px.Param).has_not(frozen=True), (False, True)))(loss)(model=model)
+        optim.step(model, g["model"])
+        grads = [2 * reference[0], 3 * reference[1] ** 2]
+        updates, state = tx.update(grads, state, reference)
+        reference = optax.apply_updates(reference, updates)
+    np.testing.assert_allclose(model.w.value, reference[0], rtol=1e-6)
+    np.testing.assert_allclose(model.h.value, reference[1], rtol=1e-6)
+
+
+def test_owned_params_without_gradient_are_untouched():
+    model = WeightsAndStates()
+    optim = pxu.Optim(optax.adam(0.1), pxu.Mask(px.Param)(model))
+    frozen = model.frozen.value
+    g = pxf.grad(pxu.Mask(pxu.m(px.Param).has_not(frozen=True), (False, True)))(loss)(model=model)
+    optim.step(model, g["model"])
+    assert model.frozen.value is frozen
+
+
+def test_scale_by_batch_size_multiplies_by_leading_dimension():
+    model = WeightsAndStates()
+    optim = pxu.Optim(optax.sgd(1.0), pxu.Mask(pxu.m(px.Param).has(frozen=False))(model))
+    h = model.h.value
+    g = pxf.grad(pxu.Mask(pxu.m(px.Param).has(frozen=False), (False, True)))(loss)(model=model)
+    grads_before = g["model"].h.value
+    optim.step(model, g["model"], scale_by_batch_size=True)
+    np.testing.assert_allclose(model.h.value, h - 2 * 3 * h**2, rtol=1e-6)
+    assert g["model"].h.value is grads_before, "step must not modify the caller's gradients"
+
+
+def test_gradient_for_a_param_not_owned_is_an_error():
+    model = WeightsAndStates()
+    optim = pxu.Optim(optax.sgd(0.1), pxu.Mask(pxu.m(px.Param).has(frozen=False))(model))
+    g = pxf.grad(pxu.Mask(pxu.m(px.Param).has_not(frozen=True), (False, True)))(loss)(model=model)
+    with pytest.raises(ValueError, match=r"gradient for w, which this optimiser does not own"):
+        optim.step(model, g["model"])
+
+
+def test_init_resets_state_inside_jit():
+    model = WeightsAndStates()
+    optim = pxu.Optim(optax.adam(0.1), pxu.Mask(pxu.m(px.Param).has_not(frozen=True))(model))
+
+    @pxf.jit()
+    def train(*, model, optim):
+        optim.init()
+        g = pxf.grad(pxu.Mask(pxu.m(px.Param).has_not(frozen=True), (False, True)))(loss)(model=model)
+        optim.step(model, g["model"])
+
+    train(model=model, optim=optim)
+    first = np.asarray(model.w.value)
+    train(model=model, optim=optim)
+    count = optim.state.value[0].count
+    assert int(count) == 1, "init() inside the jitted function resets the optimiser every call"
+    assert not np.allclose(first, model.w.value)
+
+
+def test_empty_selection_and_missing_values_are_errors():
+    model = WeightsAndStates()
+    with pytest.raises(ValueError, match="contain no Param"):
+        pxu.Optim(optax.sgd(0.1), pxu.Mask(pxu.m(lambda p: False))(model))
+    empty = px.Param()
+    with pytest.raises(ValueError, match="have no value yet"):
+        pxu.Optim(optax.sgd(0.1), [empty])
+    with pytest.raises(TypeError, match="optax GradientTransformation"):
+        pxu.Optim("sgd", [model.w])
