@@ -9,7 +9,7 @@ Import the parts as in the tutorials::
     import pcframe.utils as pxu       # Mask, m, step, Optim, save_params, load_params
 """
 
-from . import core, functional, nn, pc, utils
+from . import core, functional, inference, models, nn, pc, utils
 from .core import RKG, Module, Param, RandomKeyGenerator, StaticParam, static
 
 __version__ = "0.1.0"
@@ -23,6 +23,8 @@ __all__ = [
     "__version__",
     "core",
     "functional",
+    "inference",
+    "models",
     "nn",
     "pc",
     "static",

@@ -1,0 +1,55 @@
+"""Inference and learning engines on the `EnergyModule` object model.
+
+Models used with the engines follow one protocol: ``model(x, y)`` runs one sample
+(the engines `vmap` it), `x` is the input (`None` when the input layer is free),
+`y` is clamped at the output node (``vode.h.frozen = True``); the free activities
+are the other `VodeParam`s. `pcframe.models.PCMLP` is a ready-made example.
+"""
+
+from ._continuous import ODEInference
+from ._discrete import DiscreteInference
+from ._energy import (
+    BATCHED,
+    FREE,
+    EnergyFunction,
+    batch_energy,
+    forward,
+    init_forward,
+    output_loss,
+    output_vodes,
+)
+from ._evaluation import evaluate_accuracy, infer_input, predict
+from ._gradients import activity_grad, activity_vector_field, param_grad
+from ._hybrid import train_hybrid
+from ._incremental import train_incremental
+from ._init import init_random
+from ._metrics import Metrics, accuracy
+from ._nudging import Nudging
+from ._training import train_supervised, train_unsupervised
+
+__all__ = [
+    "BATCHED",
+    "FREE",
+    "DiscreteInference",
+    "EnergyFunction",
+    "Metrics",
+    "Nudging",
+    "ODEInference",
+    "accuracy",
+    "activity_grad",
+    "activity_vector_field",
+    "batch_energy",
+    "evaluate_accuracy",
+    "forward",
+    "infer_input",
+    "init_forward",
+    "init_random",
+    "output_loss",
+    "output_vodes",
+    "param_grad",
+    "predict",
+    "train_hybrid",
+    "train_incremental",
+    "train_supervised",
+    "train_unsupervised",
+]

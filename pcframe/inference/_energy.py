@@ -1,0 +1,161 @@
+"""The batch energy of a model, per layer, and as a pure function of chosen parameters.
+
+Every engine in `pcframe.inference` uses models through one protocol: the model
+is an `EnergyModule` whose ``model(x, y)`` runs *one sample* (the engines
+`vmap` it), with `x` the input (`None` when the input layer is free) and `y`,
+when given, clamped at the output node. The free activities are its
+`VodeParam`s not marked ``frozen=True``. The energy of a batch of $N$ samples is
+
+$$\\mathcal{F} = \\frac{1}{N} \\sum_{i=1}^{N} \\sum_\\ell E_\\ell(z_{\\ell,i}, u_{\\ell,i}),$$
+
+the batch mean, as in the JPC documentation ("JPC from scratch").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..core._param import Param
+from ..functional._tracking import collect, installed
+from ..functional._vmap import vmap
+from ..pc._energy_module import EnergyModule
+from ..pc._status import STATUS
+from ..pc._vode import VodeParam
+from ..utils._mask import Mask, as_predicate, m
+from ..utils._step import step
+
+BATCHED = Mask(VodeParam | VodeParam.Cache, (None, 0))
+"""The vmap mask of the engines: activities and caches batched along axis 0, everything else shared."""
+
+FREE = m(VodeParam).has_not(frozen=True)
+"""The free activities: `VodeParam`s not marked ``frozen=True``."""
+
+
+@vmap(BATCHED, in_axes=(0, 0), out_axes=0)
+def _forward(x: Any, y: Any, *, model: EnergyModule) -> Any:
+    return model(x, y)
+
+
+@vmap(BATCHED, in_axes=(0, 0), out_axes=(None, (None, 0)), axis_name="batch")
+def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[Any, Any]]:
+    out = model(x, y)
+    per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
+    return jax.lax.pmean(jnp.sum(per_layer), "batch"), (jax.lax.pmean(per_layer, "batch"), out)
+
+
+def output_vodes(model: EnergyModule) -> list[Any]:
+    """The clamped (``h.frozen = True``) nodes of a model: its outputs."""
+    outputs = [v for v in model.iter_vodes() if v.h.__dict__.get("frozen", False)]
+    if not outputs:
+        raise ValueError(f"{type(model).__name__} has no clamped output node; mark it with vode.h.frozen = True.")
+    return outputs
+
+
+def output_loss(model: EnergyModule, per_layer: Any) -> Any:
+    """The energy of the output nodes, picked from `per_layer` (ordered as `EnergyModule.iter_vodes`)."""
+    outputs = {id(v) for v in output_vodes(model)}
+    return sum(e for v, e in zip(model.iter_vodes(), per_layer) if id(v) in outputs)
+
+
+def forward(model: EnergyModule, x: Any = None, y: Any = None, status: Any = None) -> Any:
+    """Run ``model(x, y)`` on a batch (under `status`, caches cleared around it); returns the outputs.
+
+    **Example:** ``predictions = forward(model, x)``
+    """
+    with step(model, status, clear_params=VodeParam.Cache):
+        return _forward(x, y, model=model)
+
+
+def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
+    """Feedforward initialisation: every node's activity is set to its prediction ($z_\\ell = u_\\ell$).
+
+    Runs the batch under `STATUS.INIT`; `y` (if given) is then clamped at the output.
+
+    **Returns:** the outputs $u_L$ of the feedforward pass.
+
+    **Example:** ``init_forward(model, x, y)``
+    """
+    return forward(model, x, y, STATUS.INIT)
+
+
+def batch_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
+    """The batch energy $\\mathcal{F}$ at the current activities, and its per-layer terms.
+
+    **Returns:** ``(F, per_layer)`` with ``per_layer[l]`` the batch mean of node $l$'s
+    energy, in the order of `EnergyModule.iter_vodes`.
+
+    **Example:** ``F, per_layer = batch_energy(model, x)``
+    """
+    with step(model, clear_params=VodeParam.Cache):
+        total, (per_layer, _) = _batch_energy(x, y, model=model)
+    return total, per_layer
+
+
+class EnergyFunction:
+    """$\\mathcal{F}$ as a pure function of a selection of the model's parameters.
+
+    ``fn = EnergyFunction(model, x)`` selects the free activities by default;
+    ``fn(z)`` evaluates the energy with the values ``z`` (a list aligned with
+    `fn.params`) installed, leaving the model untouched, so it can be handed to
+    `jax.grad`, diffrax or optax. `fn.write(z)` stores values in the model.
+
+    **Arguments:**
+
+    - `model`: the model (activities must already have values, e.g. after `init_forward`).
+    - `x`: the input batch (`None` for a free input layer).
+    - `wrt`: filter of the parameters to expose (default `FREE`).
+
+    **Example:**
+
+    ```python
+    fn = EnergyFunction(model, x)
+    grads = jax.grad(fn)(fn.initial())
+    ```
+    """
+
+    def __init__(self, model: EnergyModule, x: Any = None, wrt: Any = FREE) -> None:
+        tracked = collect({"model": model})
+        predicate = as_predicate(wrt)
+        self.model, self.x = model, x
+        self._all = tracked.params
+        self._positions = [
+            i for i, p in enumerate(tracked.params[: tracked.n_user]) if predicate(p) and p.value is not None
+        ]
+        if not self._positions:
+            raise ValueError(
+                f"EnergyFunction: no parameter of {type(model).__name__} matches {wrt!r} with a value. "
+                "Initialise the activities first (init_forward / init_random)."
+            )
+
+    @property
+    def params(self) -> list[Param]:
+        """The selected parameters, in the order of the value lists."""
+        return [self._all[i] for i in self._positions]
+
+    def initial(self) -> list[Any]:
+        """The current values of the selected parameters."""
+        return [self._all[i].value for i in self._positions]
+
+    def _installed(self, z: Sequence[Any]):
+        values = [p.value for p in self._all]
+        for i, v in zip(self._positions, z):
+            values[i] = v
+        return installed(self._all, values)
+
+    def __call__(self, z: Sequence[Any]) -> Any:
+        with self._installed(z):
+            return batch_energy(self.model, self.x)[0]
+
+    def with_layers(self, z: Sequence[Any]) -> tuple[Any, Any]:
+        """``(F, per_layer)`` at ``z`` (use with ``jax.value_and_grad(..., has_aux=True)``)."""
+        with self._installed(z):
+            return batch_energy(self.model, self.x)
+
+    def write(self, z: Sequence[Any]) -> None:
+        """Store ``z`` in the selected parameters."""
+        for i, v in zip(self._positions, z):
+            self._all[i].value = v

@@ -1,0 +1,70 @@
+"""Activity and parameter gradients of a model's batch energy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..functional._grad import value_and_grad
+from ..nn._layer import LayerParam
+from ..pc._energy_module import EnergyModule
+from ..pc._vode import VodeParam
+from ..utils._mask import Mask
+from ..utils._step import step
+from ._energy import FREE, EnergyFunction, _batch_energy
+
+
+def _value_and_grad(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any]:
+    with step(model, clear_params=VodeParam.Cache):
+        (value, _), grads = value_and_grad(Mask(wrt, (False, True)), has_aux=True)(_batch_energy)(x, None, model=model)
+    return value, grads["model"]
+
+
+def activity_grad(model: EnergyModule, x: Any = None, *, free: Any = FREE) -> tuple[Any, Any]:
+    """$\\partial\\mathcal{F}/\\partial z$ for the free activities: the gradient discrete optimisers descend.
+
+    **Arguments:**
+
+    - `model`: the model, its activities initialised and its output clamped.
+    - `x`: the input batch (`None` for a free input layer).
+    - `free`: filter of the activities to differentiate (default: unfrozen `VodeParam`s).
+
+    **Returns:** ``(F, grads)``; `grads` has the model's structure (see
+    `pcframe.functional.value_and_grad`), ready for ``optim_h.step(model, grads)``.
+
+    **Example:** ``F, g = activity_grad(model, x); optim_h.step(model, g)``
+    """
+    return _value_and_grad(model, x, free)
+
+
+def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) -> tuple[Any, Any]:
+    """$\\partial\\mathcal{F}/\\partial\\theta$ at the current activities: the PC weight gradient.
+
+    **Returns:** ``(F, grads)`` with the model's structure, ready for ``optim_w.step(model, grads)``.
+
+    **Example:** ``F, g = param_grad(model, x); optim_w.step(model, g)``
+    """
+    return _value_and_grad(model, x, params)
+
+
+def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FREE):
+    """The inference dynamics $\\dot z = -\\partial\\mathcal{F}/\\partial z$ as a diffrax vector field.
+
+    **Returns:** ``(field, z0, energy_fn)``: ``field(t, z, args)`` for `diffrax.ODETerm`,
+    the current free activities ``z0`` and the `EnergyFunction` behind them (use
+    ``energy_fn.write(z)`` to store a solution in the model).
+
+    **Example:**
+
+    ```python
+    field, z0, fn = activity_vector_field(model, x)
+    sol = diffrax.diffeqsolve(diffrax.ODETerm(field), diffrax.Heun(), 0, 5, 0.1, z0)
+    ```
+    """
+    import jax
+
+    energy_fn = EnergyFunction(model, x, free)
+
+    def field(t: Any, z: Any, args: Any) -> Any:
+        return jax.tree_util.tree_map(lambda g: -g, jax.grad(energy_fn)(z))
+
+    return field, energy_fn.initial(), energy_fn

@@ -1,0 +1,211 @@
+"""Training steps: inference followed by a weight update, in one compiled call.
+
+Each public function checks its arguments in Python, then calls a `jit`-compiled
+step (compiled once per model structure and configuration); the model and the
+optimisers are updated in place, and a dict of metrics is returned (JAX arrays:
+reading them is the only point where the host waits for the device).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..core._param import Param
+from ..core._random import RKG, RandomKeyGenerator
+from ..core._tree import is_param
+from ..functional._jit import jit
+from ..pc._energy_module import EnergyModule
+from ..utils._optim import Optim
+from ._continuous import ODEInference
+from ._discrete import DiscreteInference
+from ._energy import FREE, batch_energy, init_forward, output_loss
+from ._gradients import param_grad
+from ._init import init_random
+from ._metrics import Metrics, accuracy, l2_norms, param_values
+from ._nudging import Nudging, scaled_output_energy
+
+
+def check_step_arguments(model: Any, optims: dict[str, Any], inference: Any, metrics: Any) -> None:
+    """Refuse wrong argument types with a message that says what to pass instead."""
+    if not isinstance(model, EnergyModule):
+        raise TypeError(f"model must be a pcframe.pc.EnergyModule, got {type(model).__name__}.")
+    for name, optim in optims.items():
+        if not isinstance(optim, Optim):
+            raise TypeError(
+                f"{name} must be a pcframe.utils.Optim, e.g. Optim(optax.adam(1e-3), Mask(LayerParam)(model)); "
+                f"got {type(optim).__name__}."
+            )
+    if not isinstance(inference, (DiscreteInference, ODEInference)):
+        raise TypeError(
+            f"inference must be DiscreteInference(optax_optimiser, steps) or ODEInference(...), got {inference!r}."
+        )
+    if not isinstance(metrics, Metrics):
+        raise TypeError(f"metrics must be a pcframe.inference.Metrics, got {metrics!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    """The static configuration of a compiled training step."""
+
+    inference: DiscreteInference | ODEInference
+    metrics: Metrics = Metrics()
+    nudging: Nudging | None = None
+    sigma: float | None = None
+
+
+def gradient_values(grads: Any) -> list[Any]:
+    """The gradient arrays held by the `Param`s of a gradient tree."""
+    return [g.value for g in jax.tree_util.tree_leaves(grads, is_leaf=is_param) if isinstance(g, Param)]
+
+
+def all_finite(*values: Any) -> Any:
+    """`True` when every element of every array in `values` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(values)]))
+
+
+def update_if_finite(optim: Optim, model: EnergyModule, grads: Any, finite: Any) -> None:
+    """`optim.step(model, grads)`, undone (weights and optimiser state) when `finite` is false."""
+    saved = [(p, p.value) for p in (*optim.params, optim.state)]
+    optim.step(model, grads)
+    for param, old in saved:
+        param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
+
+
+def _equilibrium_grads(config: StepConfig, model: EnergyModule, x: Any, y: Any, rkg: Any, beta: float | None):
+    if config.sigma is None:
+        init_forward(model, x, y)
+    else:
+        init_random(model, x, y, sigma=config.sigma, rkg=rkg)
+    nudged = contextlib.nullcontext() if beta is None else scaled_output_energy(model, beta)
+    with nudged:
+        stats = config.inference.run(model, x)
+        _, grads = param_grad(model, x)
+    if beta is not None:
+        grads = jax.tree_util.tree_map(lambda g: g / beta, grads)
+    return stats, grads
+
+
+def _inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
+    renamed = {"energies": "inference_energies", "activities": "inference_activities"}
+    return {renamed.get(k, k): v for k, v in stats.items()}
+
+
+def _optional_metrics(config: StepConfig, model: EnergyModule, optim: Optim, grads: list[Any]) -> dict[str, Any]:
+    metrics = {}
+    if config.metrics.activity_norms:
+        metrics["activity_norms"] = l2_norms(param_values(tuple(model.parameters(FREE))))
+    if config.metrics.param_norms:
+        metrics["param_norms"] = l2_norms(param_values(optim.params))
+    if config.metrics.grad_norms:
+        metrics["grad_norms"] = l2_norms(grads)
+    return metrics
+
+
+@jit(static_argnums=0)
+def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
+    predictions = init_forward(model, x, y)
+    _, feedforward = batch_energy(model, x, y)
+    metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
+    if config.metrics.accuracy:
+        metrics["accuracy"] = accuracy(predictions, y)
+    nudging = config.nudging
+    if nudging is not None and nudging.centred:
+        stats, plus = _equilibrium_grads(config, model, x, y, rkg, nudging.beta)
+        _, minus = _equilibrium_grads(config, model, x, y, rkg, -nudging.beta)
+        grads = jax.tree_util.tree_map(lambda a, b: 0.5 * (a + b), plus, minus)
+    else:
+        stats, grads = _equilibrium_grads(config, model, x, y, rkg, None if nudging is None else nudging.beta)
+    energy, per_layer = batch_energy(model, x)
+    flat = gradient_values(grads)
+    finite = all_finite(energy, flat)
+    update_if_finite(optim_w, model, grads, finite)
+    metrics.update(_inference_metrics(stats), energy=energy, energies=per_layer, finite=finite)
+    metrics.update(_optional_metrics(config, model, optim_w, flat))
+    return metrics
+
+
+def train_supervised(
+    model: EnergyModule,
+    optim_w: Optim,
+    x: Any,
+    y: Any,
+    *,
+    inference: DiscreteInference | ODEInference,
+    metrics: Metrics = Metrics(),
+    nudging: Nudging | None = None,
+) -> dict[str, Any]:
+    """One supervised PC step: clamp input `x` and target `y`, infer, update the weights.
+
+    Activities start from a feedforward pass, inference minimises $\\mathcal{F}$ over
+    them, then `optim_w` takes one step along $\\partial\\mathcal{F}/\\partial\\theta$ at the
+    equilibrium. If the energy or a gradient is not finite, the weights are left
+    unchanged and ``metrics["finite"]`` is `False`.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` following the engines' protocol (e.g. `PCMLP`).
+    - `optim_w`: the weight optimiser (`Optim` over the model's `LayerParam`s).
+    - `x`, `y`: input and target batches (one-hot targets for a cross-entropy output).
+    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `metrics`: optional metrics to compute.
+    - `nudging`: optional `Nudging` of the output instead of hard clamping.
+
+    **Returns:** a dict: ``loss`` (output energy of the feedforward pass), ``energy`` and
+    ``energies`` (total and per layer, after inference), ``steps``, ``finite``, plus
+    the engine's extras (``t1``, ``steady``, recorded traces) and the optional metrics.
+
+    **Example:**
+
+    ```python
+    model = PCMLP([784, 128, 128, 10])
+    optim_w = Optim(optax.adam(1e-3), Mask(LayerParam)(model))
+    out = train_supervised(model, optim_w, x, y, inference=DiscreteInference(optax.sgd(0.1), 20))
+    ```
+    """
+    check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
+    if nudging is not None and not isinstance(nudging, Nudging):
+        raise TypeError(f"nudging must be a pcframe.inference.Nudging or None, got {nudging!r}.")
+    if x is None or y is None:
+        raise ValueError("train_supervised needs both an input batch x and a target batch y.")
+    config = StepConfig(inference, metrics, nudging)
+    return _pc_step(config, x, y, model=model, optim_w=optim_w, rkg=RKG)
+
+
+def train_unsupervised(
+    model: EnergyModule,
+    optim_w: Optim,
+    y: Any,
+    *,
+    inference: DiscreteInference | ODEInference,
+    sigma: float = 0.05,
+    metrics: Metrics = Metrics(),
+    rkg: RandomKeyGenerator = RKG,
+) -> dict[str, Any]:
+    """One generative PC step: clamp the data `y` at the output, infer the rest (input included).
+
+    The free activities start from $\\mathcal{N}(0, \\sigma^2)$ drawn from `rkg`; the model's
+    input layer must be free (e.g. ``PCMLP(..., free_input=True)``).
+
+    **Returns:** the same metrics as `train_supervised`.
+
+    **Example:**
+
+    ```python
+    decoder = PCMLP([16, 64, 784], free_input=True)
+    out = train_unsupervised(decoder, optim_w, images, inference=ODEInference())
+    ```
+    """
+    check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
+    if y is None:
+        raise ValueError("train_unsupervised needs the data batch y to clamp at the output.")
+    if not (isinstance(sigma, (int, float)) and sigma >= 0):
+        raise ValueError(f"train_unsupervised: sigma must be a non-negative number, got {sigma!r}.")
+    if not isinstance(rkg, RandomKeyGenerator):
+        raise TypeError(f"rkg must be a pcframe RandomKeyGenerator, got {type(rkg).__name__}.")
+    config = StepConfig(inference, metrics, None, float(sigma))
+    return _pc_step(config, None, y, model=model, optim_w=optim_w, rkg=rkg)
