@@ -117,7 +117,10 @@ def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w
     if nudging is not None and nudging.centred:
         stats, plus = _equilibrium_grads(config, model, x, y, rkg, nudging.beta)
         _, minus = _equilibrium_grads(config, model, x, y, rkg, -nudging.beta)
-        grads = jax.tree_util.tree_map(lambda a, b: 0.5 * (a + b), plus, minus)
+        leaves, treedef = jax.tree_util.tree_flatten(plus)
+        grads = jax.tree_util.tree_unflatten(
+            treedef, [0.5 * (a + b) for a, b in zip(leaves, jax.tree_util.tree_leaves(minus))]
+        )
     else:
         stats, grads = _equilibrium_grads(config, model, x, y, rkg, None if nudging is None else nudging.beta)
     energy, per_layer = batch_energy(model, x)
