@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ from ..core._structure import STRUCTURE
 from ._tracking import check_positional, collect, run_installed, static_state_restored
 
 _TOKENS: dict[tuple, int] = {}
+_VALUE_OF = operator.attrgetter("_value")
+_SET = object.__setattr__
 _MAX_CACHED_STRUCTURES = 64
 
 
@@ -39,15 +42,13 @@ class _StatefulJit:
 
     def _structure(self, kwargs: dict[str, Any]) -> tuple:
         objects = tuple(kwargs.values())
-        cacheable = all(isinstance(obj, Module) for obj in objects)
-        if cacheable:
-            key = (STRUCTURE.value, tuple(kwargs), tuple(map(id, objects)))
-            found = self._structures.get(key)
-            if found is not None:
-                return found
+        key = (STRUCTURE.value, tuple(kwargs), tuple(map(id, objects)))
+        found = self._structures.get(key)
+        if found is not None:
+            return found
         tracked = collect(kwargs)
         found = (tracked.params, _TOKENS.setdefault(tracked.signature, len(_TOKENS)))
-        if cacheable:
+        if all(isinstance(obj, Module) for obj in objects):
             if len(self._structures) >= _MAX_CACHED_STRUCTURES:
                 self._structures.clear()
             self._structures[key] = found
@@ -56,14 +57,14 @@ class _StatefulJit:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, "jit")
         params, token = self._structure(kwargs)
-        values = [p._value for p in params]
+        values = list(map(_VALUE_OF, params))
         self._calls.append((params, kwargs))
         try:
             out, changed = self._compiled(token, values, *args)
         finally:
             self._calls.pop()
         for i, value in changed.items():
-            params[i].value = value
+            _SET(params[i], "_value", value)
         return out
 
 

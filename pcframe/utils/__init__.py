@@ -1,8 +1,20 @@
 """Masks, optimisers, the `step` context and parameter files."""
 
+from ._checkpoint import TRAINING_STATE, load_checkpoint, save_checkpoint
 from ._io import load_params, save_params
 from ._mask import Mask, m
 from ._optim import Optim, OptimState
 from ._step import step
 
-__all__ = ["Mask", "Optim", "OptimState", "load_params", "m", "save_params", "step"]
+__all__ = [
+    "TRAINING_STATE",
+    "Mask",
+    "Optim",
+    "OptimState",
+    "load_checkpoint",
+    "load_params",
+    "m",
+    "save_checkpoint",
+    "save_params",
+    "step",
+]

@@ -133,9 +133,11 @@ def load_params(module: Any, path: str | os.PathLike, filter: Any = None, strict
     expected: set[str] = set()
     for name, param in _selected(module, filter).items():
         if param.value is None:
-            raise ValueError(
-                f"load_params: {name} has no value to load into; build the model (run a forward pass) first."
-            )
+            if any(key == name or key.startswith(f"{name}::") for key in arrays):
+                raise ValueError(
+                    f"load_params: {name} has no value to load into; build the model (run a forward pass) first."
+                )
+            continue
         leaves, treedef = jax.tree_util.tree_flatten(param.value)
         entries = _entries(name, param.value)
         new_leaves = []

@@ -1,0 +1,49 @@
+"""Checkpoints: everything needed to resume training exactly, in one file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..core._param import Param
+from ..pc._vode import VodeParam
+from ._io import load_params, save_params
+from ._mask import m
+
+TRAINING_STATE = m(Param) & ~m(VodeParam | VodeParam.Cache)
+"""Every parameter but the per-batch activities and caches: weights, optimiser states, random keys."""
+
+
+def save_checkpoint(path: str | os.PathLike, **state: Any) -> str:
+    """Save the training state of several objects (models, optimisers, key generators) to one file.
+
+    Activities and caches are left out (they are recomputed for every batch); the
+    rest, including optimiser states and random keys, is saved atomically (see
+    `save_params`), keyed by the keyword names.
+
+    **Arguments:**
+
+    - `path`: file name (``.npz`` appended if missing).
+    - `**state`: the objects, e.g. ``model=model, optim_w=optim_w, rkg=RKG``.
+
+    **Returns:** the path written.
+
+    **Example:** ``save_checkpoint("run/step_1000", model=model, optim_w=optim_w, rkg=RKG)``
+    """
+    if not state:
+        raise ValueError("save_checkpoint needs the objects to save as keyword arguments, e.g. model=model.")
+    return save_params(state, path, filter=TRAINING_STATE)
+
+
+def load_checkpoint(path: str | os.PathLike, **state: Any) -> None:
+    """Restore a checkpoint written by `save_checkpoint` into freshly built objects, in place.
+
+    Build the objects exactly as for the saved run (same model, optimisers created the
+    same way), then load: training continues bit for bit where it stopped. Every
+    entry is validated before anything changes.
+
+    **Example:** ``load_checkpoint("run/step_1000", model=model, optim_w=optim_w, rkg=RKG)``
+    """
+    if not state:
+        raise ValueError("load_checkpoint needs the objects to restore as keyword arguments, e.g. model=model.")
+    load_params(state, path, filter=TRAINING_STATE)
