@@ -20,7 +20,7 @@ def _mutator(base: type, name: str):
 
     def mutate(self, *args, **kwargs):
         bump_structure()
-        return method(self, *args, **kwargs)
+        return method(self, *map(track, args), **{k: track(v) for k, v in kwargs.items()})
 
     mutate.__name__ = name
     mutate.__doc__ = method.__doc__
@@ -28,24 +28,36 @@ def _mutator(base: type, name: str):
 
 
 class TrackedList(list):
-    """A `list` that marks the model structure as changed when mutated."""
+    """A `list` that marks the model structure as changed when mutated.
+
+    Lists and dicts put into it are converted to tracked ones too, so a change
+    anywhere below a module is noticed.
+    """
 
     def __iadd__(self, other):
-        bump_structure()
         self.extend(other)
         return self
+
+    def extend(self, values):
+        """Append every item of `values` (marks the structure as changed)."""
+        bump_structure()
+        list.extend(self, map(track, values))
 
     def __imul__(self, n):
         bump_structure()
         return list.__imul__(self, n)
 
 
-for _name in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "__setitem__", "__delitem__"):
+for _name in ("append", "insert", "pop", "remove", "clear", "sort", "reverse", "__setitem__", "__delitem__"):
     setattr(TrackedList, _name, _mutator(list, _name))
 
 
 class TrackedDict(dict):
-    """A `dict` that marks the model structure as changed when mutated."""
+    """A `dict` that marks the model structure as changed when mutated (nested containers included)."""
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
 
 for _name in ("__setitem__", "__delitem__", "pop", "popitem", "clear", "update", "setdefault"):

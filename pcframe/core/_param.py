@@ -18,9 +18,9 @@ def _describe(value: Any) -> str:
     """Short text for a value: ``f32[32,2]`` for arrays, ``repr`` otherwise."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         dtype = np.dtype(value.dtype)
-        short = {"f": "f", "i": "i", "u": "u", "b": "bool", "c": "c"}.get(dtype.kind, dtype.name)
-        bits = "" if short == "bool" else str(dtype.itemsize * 8)
-        return f"{short}{bits}[{','.join(map(str, value.shape))}]"
+        short = {"f": "f", "i": "i", "u": "u", "c": "c"}.get(dtype.kind)
+        name = dtype.name if short is None or dtype.name == "bfloat16" else f"{short}{dtype.itemsize * 8}"
+        return f"{'bf16' if name == 'bfloat16' else name}[{','.join(map(str, value.shape))}]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in value.items()) + "}"
     return repr(value)
