@@ -10,12 +10,22 @@ from ._param import Param, StaticParam
 
 
 def is_param(x: Any) -> bool:
-    """`True` for `Param` objects (used as ``is_leaf`` when flattening models)."""
+    """`True` for `Param` objects (used as ``is_leaf`` when flattening models).
+
+    **Arguments:**
+
+    - `x`: any object.
+    """
     return isinstance(x, Param)
 
 
 def collect_params(tree: Any) -> list[Param]:
-    """Every dynamic `Param` in `tree`, each object once, in depth-first order."""
+    """Every dynamic `Param` in `tree`, each object once, in depth-first order.
+
+    **Arguments:**
+
+    - `tree`: any pytree of modules, params and containers (e.g. a model, or a dict of models).
+    """
     seen: set[int] = set()
     params = []
     for leaf in jax.tree_util.tree_leaves(tree, is_leaf=is_param):

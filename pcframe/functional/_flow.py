@@ -46,10 +46,14 @@ def _check_same_type(
             path = param_paths(kwargs).get(id(params[i]), type(params[i]).__name__)
             raise TypeError(
                 f"{what}: the parameter {path} changes structure, shape or dtype inside the body "
-                f"({jax.tree_util.tree_structure(before)} -> {jax.tree_util.tree_structure(after)}). "
+                f"({_shapes(before)} -> {_shapes(after)}). "
                 "Loop bodies and branches must keep every parameter's shape; clear Vode caches at "
                 "the start and end of the body (use pcframe.utils.step(..., clear_params=VodeParam.Cache))."
             )
+
+
+def _shapes(value: Any) -> list[str]:
+    return [f"{jax.numpy.result_type(a)}{list(jax.numpy.shape(a))}" for a in jax.tree_util.tree_leaves(value)]
 
 
 def _carried(fn: Callable, params, positions: list[int], values: list, kwargs: dict, what: str):
@@ -80,6 +84,14 @@ def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool 
     one carry value, a tuple otherwise). Returns ``(carry, ys)``. Changes to the
     keyword arguments' parameters persist from one iteration to the next and
     are written back at the end. The loop is compiled once, whatever its length.
+
+    **Arguments:**
+
+    - `fn`: ``fn(x, *carry, **kwargs) -> (carry, y)``.
+    - `xs`: the sequence scanned over (leading axis), or `None` with `length`.
+    - `length`: number of iterations when `xs` is `None`.
+    - `reverse`: scan from the end.
+    - `unroll`: loop unrolling, as in `jax.lax.scan`.
 
     **Example:**
 
@@ -125,6 +137,11 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
     ``while_loop(body_fn, cond_fn)(*carry, **kwargs)`` repeats
     ``carry = body_fn(*carry, **kwargs)`` while ``cond_fn(*carry, **kwargs)`` is
     true and returns the final carry (bare when there is one value).
+
+    **Arguments:**
+
+    - `body_fn`: ``body_fn(*carry, **kwargs) -> carry``.
+    - `cond_fn`: ``cond_fn(*carry, **kwargs) -> bool`` (must not change parameters).
 
     **Example:**
 
@@ -190,6 +207,11 @@ def cond(true_fn: Callable, false_fn: Callable):
     ``cond(true_fn, false_fn)(pred, *args, **kwargs)`` runs one branch, both
     called as ``fn(*args, **kwargs)``; both must return the same structure.
 
+    **Arguments:**
+
+    - `true_fn`: the branch run when the predicate is true.
+    - `false_fn`: the branch run otherwise.
+
     **Example:** ``y = cond(lambda x, *, model: model(x), lambda x, *, model: x)(flag, x, model=model)``
     """
     return _branches([true_fn, false_fn], lambda pred, fns, *args: jax.lax.cond(pred, fns[0], fns[1], *args), "cond")
@@ -200,6 +222,11 @@ def switch(index: Any, fns: Sequence[Callable]):
 
     ``switch(index, fns)(*args, **kwargs)`` runs ``fns[index](*args, **kwargs)``
     (`index` is clamped to the valid range, as in JAX).
+
+    **Arguments:**
+
+    - `index`: the branch index (an int or an integer scalar array).
+    - `fns`: the branches, each called as ``fn(*args, **kwargs)``.
 
     **Example:** ``y = switch(i, [f0, f1, f2])(x, model=model)``
     """

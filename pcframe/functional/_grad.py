@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core._param import Param
-from ..core._tree import is_param
+from ..core._tree import is_param, param_paths
 from ._tracking import check_positional, collect, run_installed, specs
 
 
@@ -48,9 +48,10 @@ def _differentiate(fn: Callable, kwargs_mask: Any, argnums: int | Sequence[int] 
         values = [p._value for p in params]
         for i in chosen:
             if values[i] is None:
+                path = param_paths(kwargs).get(id(params[i]), "?")
                 raise ValueError(
-                    f"{name}: the parameter {type(params[i]).__name__} selected for differentiation has no "
-                    "value yet. Run a forward pass (e.g. under STATUS.INIT) before differentiating."
+                    f"{name}: the parameter {path} ({type(params[i]).__name__}) selected for differentiation has "
+                    "no value yet. Run a forward pass (e.g. under STATUS.INIT) before differentiating."
                 )
 
         def pure(chosen_values: list, *args: Any) -> tuple[Any, tuple]:
@@ -112,6 +113,12 @@ def value_and_grad(kwargs_mask: Any, argnums: int | Sequence[int] | None = None,
 
 def grad(kwargs_mask: Any, argnums: int | Sequence[int] | None = None, has_aux: bool = False):
     """Gradient of a scalar function w.r.t. the parameters a mask selects (see `value_and_grad`).
+
+    **Arguments:**
+
+    - `kwargs_mask`: a `Mask` selecting the parameters of the keyword arguments to differentiate.
+    - `argnums`: positional arguments to differentiate as well (as in `jax.grad`).
+    - `has_aux`: the function returns ``(value, aux)``.
 
     **Returns:** a decorator; the decorated function returns ``grads`` or ``(grads, aux)``.
 

@@ -54,6 +54,24 @@ class _StatefulJit:
             self._structures[key] = found
         return found
 
+    def lower(self, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
+        """Trace and lower the function for these arguments without running it or changing the model.
+
+        **Arguments:** as for a call.
+
+        **Returns:** the `jax.stages.Lowered` computation; ``.compile()`` gives XLA's
+        ``cost_analysis()`` and ``memory_analysis()`` (argument, output and temporary bytes).
+
+        **Example:** ``train.lower(x, y, model=model).compile().memory_analysis().temp_size_in_bytes``
+        """
+        check_positional(args, "jit")
+        params, token = self._structure(kwargs)
+        self._calls.append((params, kwargs))
+        try:
+            return self._compiled.lower(token, list(map(_VALUE_OF, params)), *args)
+        finally:
+            self._calls.pop()
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, "jit")
         params, token = self._structure(kwargs)

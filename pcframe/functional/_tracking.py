@@ -73,13 +73,22 @@ def write(params: Sequence[Param], values: Sequence[Any]) -> None:
 
 @contextlib.contextmanager
 def installed(params: Sequence[Param], values: Sequence[Any]) -> Iterator[None]:
-    """Temporarily give `params` the given values; always restore the originals."""
-    originals = read(params)
+    """Temporarily give `params` the given values; always restore the originals.
+
+    If the block raises, the parameters' metadata is restored too, so a failed
+    call leaves every parameter exactly as it was (runs at trace time only).
+    """
+    originals = [dict(p.__dict__) for p in params]
     write(params, values)
     try:
         yield
+    except BaseException:
+        for param, state in zip(params, originals):
+            param.__dict__.clear()
+            param.__dict__.update(state)
+        raise
     finally:
-        write(params, originals)
+        write(params, [state["_value"] for state in originals])
 
 
 def run_installed(fn, params: Sequence[Param], values: Sequence[Any], args: tuple, kwargs: dict) -> tuple[Any, dict]:

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from ..core._random import RandomKeyParam
+from ..core._tree import param_paths
 from ._tracking import check_positional, collect, run_installed, specs
 
 
@@ -27,6 +29,21 @@ def _batch_size(args: tuple, in_axes: Any, values: list, axes: list, axis_size: 
             for leaf in jax.tree_util.tree_leaves(value):
                 return leaf.shape[axis]
     return None
+
+
+def _check_batch_sizes(kwargs: dict[str, Any], tracked: Any, values: list, axes: list, size: int | None) -> None:
+    """Refuse batched parameters whose batch size differs from the inputs' (checked when traced)."""
+    for i, (value, axis) in enumerate(zip(values, axes)):
+        if axis is None or value is None or size is None:
+            continue
+        for leaf in jax.tree_util.tree_leaves(value):
+            if jnp.ndim(leaf) > axis and jnp.shape(leaf)[axis] != size:
+                path = param_paths(kwargs).get(id(tracked.params[i]), type(tracked.params[i]).__name__)
+                raise ValueError(
+                    f"vmap: the parameter {path} has size {jnp.shape(leaf)[axis]} along its batch axis {axis} but "
+                    f"the batch has size {size}. Its value comes from a batch of another size: clear the Vodes "
+                    "before the new batch with model.clear_params(pxc.VodeParam) (pcframe.pc.VodeParam)."
+                )
 
 
 def vmap(
@@ -72,6 +89,7 @@ def vmap(
             axes = specs(kwargs_mask, kwargs, tracked, None, "vmap")
             values = [p._value for p in params]
             size = _batch_size(args, in_axes, values, axes, axis_size)
+            _check_batch_sizes(kwargs, tracked, values, axes, size)
             advanced: dict[int, Any] = {}
             if size is not None:
                 for i, param in enumerate(params):

@@ -11,6 +11,7 @@ import optax
 
 from ..pc._energy_module import EnergyModule
 from ._energy import EnergyFunction
+from ._finite import error_if_not_finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,12 @@ class DiscreteInference:
     - `steps`: number of updates $T$.
     - `record_energies`: return the per-layer energies before every update (``(T, L)``).
     - `record_activities`: return the activities before every update (``T`` leading).
+    - `check_finite`: stop with an error naming the node whose energy became NaN/inf
+      (checked inside the compiled loop with `equinox.error_if`; off by default).
+    - `remat`: wrap each update in `jax.checkpoint`. Results are the same; when the
+      inference itself is differentiated (e.g. ``jax.grad`` through `run` in a
+      bilevel objective), the loop then keeps only the carried activities of each
+      step and recomputes the rest on the backward pass.
 
     **Example:**
 
@@ -40,6 +47,8 @@ class DiscreteInference:
     steps: int = 20
     record_energies: bool = False
     record_activities: bool = False
+    check_finite: bool = False
+    remat: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.optimizer, optax.GradientTransformation):
@@ -61,6 +70,8 @@ class DiscreteInference:
         def update(carry: tuple, _: Any) -> tuple[tuple, Any]:
             z, state = carry
             (_, per_layer), grads = value_and_grad(z)
+            if self.check_finite:
+                z = error_if_not_finite(model, per_layer, "DiscreteInference", z)
             updates, state = tx.update(grads, state, z)
             record = (
                 per_layer if self.record_energies else None,
@@ -69,7 +80,8 @@ class DiscreteInference:
             return (optax.apply_updates(z, updates), state), record
 
         z0 = energy_fn.initial()
-        (z, _), (energies, activities) = jax.lax.scan(update, (z0, tx.init(z0)), None, length=self.steps)
+        body = jax.checkpoint(update) if self.remat else update
+        (z, _), (energies, activities) = jax.lax.scan(body, (z0, tx.init(z0)), None, length=self.steps)
         energy_fn.write(z)
         stats: dict[str, Any] = {"steps": jnp.asarray(self.steps)}
         if self.record_energies:

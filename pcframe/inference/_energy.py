@@ -48,7 +48,12 @@ def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[An
 
 
 def output_vodes(model: EnergyModule) -> list[Any]:
-    """The clamped (``h.frozen = True``) nodes of a model: its outputs."""
+    """The clamped (``h.frozen = True``) nodes of a model: its outputs.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule`.
+    """
     outputs = [v for v in model.iter_vodes() if v.h.__dict__.get("frozen", False)]
     if not outputs:
         raise ValueError(f"{type(model).__name__} has no clamped output node; mark it with vode.h.frozen = True.")
@@ -56,13 +61,26 @@ def output_vodes(model: EnergyModule) -> list[Any]:
 
 
 def output_loss(model: EnergyModule, per_layer: Any) -> Any:
-    """The energy of the output nodes, picked from `per_layer` (ordered as `EnergyModule.iter_vodes`)."""
+    """The energy of the output nodes, picked from `per_layer` (ordered as `EnergyModule.iter_vodes`).
+
+    **Arguments:**
+
+    - `model`: the model the energies come from.
+    - `per_layer`: per-node energies, as returned by `batch_energy`.
+    """
     outputs = {id(v) for v in output_vodes(model)}
     return sum(e for v, e in zip(model.iter_vodes(), per_layer) if id(v) in outputs)
 
 
 def forward(model: EnergyModule, x: Any = None, y: Any = None, status: Any = None) -> Any:
     """Run ``model(x, y)`` on a batch (under `status`, caches cleared around it); returns the outputs.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` following the engines' protocol.
+    - `x`: the input batch (`None` for a free input layer).
+    - `y`: a target to clamp at the output, if any.
+    - `status`: the status the nodes see (e.g. `STATUS.INIT`).
 
     **Example:** ``predictions = forward(model, x)``
     """
@@ -75,6 +93,12 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
 
     Runs the batch under `STATUS.INIT`; `y` (if given) is then clamped at the output.
 
+    **Arguments:**
+
+    - `model`: an `EnergyModule` following the engines' protocol.
+    - `x`: the input batch (`None` for a free input layer).
+    - `y`: a target to clamp at the output, if any.
+
     **Returns:** the outputs $u_L$ of the feedforward pass.
 
     **Example:** ``init_forward(model, x, y)``
@@ -84,6 +108,12 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
 
 def batch_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
     """The batch energy $\\mathcal{F}$ at the current activities, and its per-layer terms.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` whose activities are initialised.
+    - `x`: the input batch (`None` for a free input layer).
+    - `y`: a target to clamp at the output, if any.
 
     **Returns:** ``(F, per_layer)`` with ``per_layer[l]`` the batch mean of node $l$'s
     energy, in the order of `EnergyModule.iter_vodes`.

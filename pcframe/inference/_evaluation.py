@@ -24,6 +24,11 @@ def _predict(x: Any, *, model: EnergyModule) -> Any:
 def predict(model: EnergyModule, x: Any) -> Any:
     """The feedforward prediction of a discriminative model for the batch `x` (compiled).
 
+    **Arguments:**
+
+    - `model`: a discriminative `EnergyModule` following the engines' protocol.
+    - `x`: the input batch.
+
     **Example:** ``logits = predict(model, x_test)``
     """
     return _predict(x, model=model)
@@ -33,6 +38,12 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     """Classification accuracy of the feedforward prediction: $\\frac1N\\sum_i[\\arg\\max\\hat y_i = \\arg\\max y_i]$.
 
     `y` is one-hot (or any scores whose $\\arg\\max$ is the class).
+
+    **Arguments:**
+
+    - `model`: a discriminative `EnergyModule` following the engines' protocol.
+    - `x`: the input batch.
+    - `y`: one-hot targets.
 
     **Example:** ``acc = evaluate_accuracy(model, x_test, one_hot(y_test, 10))``
     """
@@ -61,6 +72,14 @@ def infer_input(
     Activities start from $\\mathcal{N}(0, \\sigma^2)$, `y` is clamped at the output and
     `inference` minimises the energy; the reconstruction is the output prediction
     $u_L$ at the equilibrium.
+
+    **Arguments:**
+
+    - `model`: a model with a free input layer.
+    - `y`: the data batch clamped at the output.
+    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `sigma`: standard deviation of the random initial activities.
+    - `rkg`: the key generator they are drawn from.
 
     **Returns:** ``(inferred_inputs, reconstructions)``.
 

@@ -39,6 +39,12 @@ def activity_grad(model: EnergyModule, x: Any = None, *, free: Any = FREE) -> tu
 def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) -> tuple[Any, Any]:
     """$\\partial\\mathcal{F}/\\partial\\theta$ at the current activities: the PC weight gradient.
 
+    **Arguments:**
+
+    - `model`: an `EnergyModule` whose activities are set (e.g. after inference).
+    - `x`: the input batch (`None` for a free input layer).
+    - `params`: a filter of the parameters to differentiate (default `LayerParam`).
+
     **Returns:** ``(F, grads)`` with the model's structure, ready for ``optim_w.step(model, grads)``.
 
     **Example:** ``F, g = param_grad(model, x); optim_w.step(model, g)``
@@ -48,6 +54,12 @@ def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) 
 
 def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FREE):
     """The inference dynamics $\\dot z = -\\partial\\mathcal{F}/\\partial z$ as a diffrax vector field.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` whose activities are initialised.
+    - `x`: the input batch (`None` for a free input layer).
+    - `free`: a filter of the activities that move (default: the free `VodeParam`s).
 
     **Returns:** ``(field, z0, energy_fn)``: ``field(t, z, args)`` for `diffrax.ODETerm`,
     the current free activities ``z0`` and the `EnergyFunction` behind them (use

@@ -47,6 +47,11 @@ def param_values(params: tuple[Param, ...]) -> list[Any]:
 def accuracy(predictions: Any, targets: Any) -> Any:
     """Fraction of rows whose $\\arg\\max$ matches: $\\frac1N\\sum_i [\\arg\\max \\hat y_i = \\arg\\max y_i]$.
 
+    **Arguments:**
+
+    - `predictions`: scores of shape ``(N, classes)``.
+    - `targets`: one-hot targets (or scores) of the same shape.
+
     **Example:** ``accuracy(model_outputs, one_hot_labels)``
     """
     return jnp.mean(jnp.argmax(predictions, axis=-1) == jnp.argmax(targets, axis=-1))

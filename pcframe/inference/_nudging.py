@@ -34,6 +34,8 @@ class Nudging:
     centred: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)):
+            raise TypeError(f"Nudging beta must be a number (e.g. Nudging(0.1, centred=True)), got {self.beta!r}.")
         if self.beta == 0:
             raise ValueError("Nudging beta must be non-zero (its sign chooses positive or negative nudging).")
 

@@ -20,14 +20,40 @@ from ..core._random import RKG, RandomKeyGenerator
 from ..core._tree import is_param
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
+from ..pc._vode import VodeParam
 from ..utils._optim import Optim
 from ._continuous import ODEInference
 from ._discrete import DiscreteInference
 from ._energy import FREE, batch_energy, init_forward, output_loss
+from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._gradients import param_grad
 from ._init import init_random
 from ._metrics import Metrics, accuracy, l2_norms, param_values
 from ._nudging import Nudging, scaled_output_energy
+
+
+def check_batches(where: str, **batches: Any) -> None:
+    """Refuse batches that are not numeric arrays with one shared leading batch axis (`None` is skipped)."""
+    sizes = {}
+    for name, batch in batches.items():
+        if batch is None:
+            continue
+        if not (hasattr(batch, "shape") and hasattr(batch, "dtype")):
+            raise TypeError(
+                f"{where}: {name} must be a JAX or NumPy array with a leading batch axis, got {type(batch).__name__}. "
+                f"Convert it with jnp.asarray({name})."
+            )
+        if not (jnp.issubdtype(batch.dtype, jnp.number) or jnp.issubdtype(batch.dtype, jnp.bool_)):
+            raise TypeError(f"{where}: {name} must hold numbers, got dtype {batch.dtype}.")
+        if len(batch.shape) == 0:
+            raise ValueError(f"{where}: {name} must have a leading batch axis, got shape (); use {name}[None].")
+        sizes[name] = batch.shape[0]
+    if len(set(sizes.values())) > 1:
+        described = " but ".join(
+            f"{name} has {size}" if i else f"{name} has batch size {size}"
+            for i, (name, size) in enumerate(sizes.items())
+        )
+        raise ValueError(f"{where}: {described}. Give every batch the same number of samples (leading axis).")
 
 
 def check_step_arguments(model: Any, optims: dict[str, Any], inference: Any, metrics: Any) -> None:
@@ -48,6 +74,9 @@ def check_step_arguments(model: Any, optims: dict[str, Any], inference: Any, met
         raise TypeError(f"metrics must be a pcframe.inference.Metrics, got {metrics!r}.")
 
 
+_STAGES = ("the feedforward pass", "inference")
+
+
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
     """The static configuration of a compiled training step."""
@@ -56,6 +85,7 @@ class StepConfig:
     metrics: Metrics = Metrics()
     nudging: Nudging | None = None
     sigma: float | None = None
+    check_finite: bool = False
 
 
 def gradient_values(grads: Any) -> list[Any]:
@@ -108,6 +138,7 @@ def _optional_metrics(config: StepConfig, model: EnergyModule, optim: Optim, gra
 
 @jit(static_argnums=0)
 def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
+    model.clear_params(VodeParam)  # activities of an earlier batch (any batch size) are not inputs of this step
     predictions = init_forward(model, x, y)
     _, feedforward = batch_energy(model, x, y)
     metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
@@ -126,6 +157,8 @@ def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w
     energy, per_layer = batch_energy(model, x)
     flat = gradient_values(grads)
     finite = all_finite(energy, flat)
+    if config.check_finite:
+        metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], grads)
     update_if_finite(optim_w, model, grads, finite)
     metrics.update(_inference_metrics(stats), energy=energy, energies=per_layer, finite=finite)
     metrics.update(_optional_metrics(config, model, optim_w, flat))
@@ -141,6 +174,7 @@ def train_supervised(
     inference: DiscreteInference | ODEInference,
     metrics: Metrics = Metrics(),
     nudging: Nudging | None = None,
+    check_finite: bool = False,
 ) -> dict[str, Any]:
     """One supervised PC step: clamp input `x` and target `y`, infer, update the weights.
 
@@ -157,6 +191,8 @@ def train_supervised(
     - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
     - `metrics`: optional metrics to compute.
     - `nudging`: optional `Nudging` of the output instead of hard clamping.
+    - `check_finite`: raise `FloatingPointError` naming the first node whose energy (or
+      parameter whose gradient) is NaN/inf; costs one wait for the device per step.
 
     **Returns:** a dict: ``loss`` (output energy of the feedforward pass), ``energy`` and
     ``energies`` (total and per layer, after inference), ``steps``, ``finite``, plus
@@ -175,8 +211,10 @@ def train_supervised(
         raise TypeError(f"nudging must be a pcframe.inference.Nudging or None, got {nudging!r}.")
     if x is None or y is None:
         raise ValueError("train_supervised needs both an input batch x and a target batch y.")
-    config = StepConfig(inference, metrics, nudging)
-    return _pc_step(config, x, y, model=model, optim_w=optim_w, rkg=RKG)
+    check_batches("train_supervised", x=x, y=y)
+    config = StepConfig(inference, metrics, nudging, check_finite=bool(check_finite))
+    out = _pc_step(config, x, y, model=model, optim_w=optim_w, rkg=RKG)
+    return raise_if_not_finite(out, model, _STAGES, "train_supervised") if check_finite else out
 
 
 def train_unsupervised(
@@ -188,11 +226,26 @@ def train_unsupervised(
     sigma: float = 0.05,
     metrics: Metrics = Metrics(),
     rkg: RandomKeyGenerator = RKG,
+    check_finite: bool = False,
 ) -> dict[str, Any]:
     """One generative PC step: clamp the data `y` at the output, infer the rest (input included).
 
     The free activities start from $\\mathcal{N}(0, \\sigma^2)$ drawn from `rkg`; the model's
     input layer must be free (e.g. ``PCMLP(..., free_input=True)``).
+
+    `check_finite=True` raises `FloatingPointError` naming the node or parameter that
+    became NaN/inf, as in `train_supervised`.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` with a free input layer.
+    - `optim_w`: the weight optimiser.
+    - `y`: the data batch clamped at the output.
+    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `sigma`: standard deviation $\\sigma$ of the random initial activities.
+    - `metrics`: optional metrics to compute.
+    - `rkg`: the key generator the initial activities are drawn from.
+    - `check_finite`: raise `FloatingPointError` on a non-finite energy or gradient (see `train_supervised`).
 
     **Returns:** the same metrics as `train_supervised`.
 
@@ -206,9 +259,11 @@ def train_unsupervised(
     check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
     if y is None:
         raise ValueError("train_unsupervised needs the data batch y to clamp at the output.")
+    check_batches("train_unsupervised", y=y)
     if not (isinstance(sigma, (int, float)) and sigma >= 0):
         raise ValueError(f"train_unsupervised: sigma must be a non-negative number, got {sigma!r}.")
     if not isinstance(rkg, RandomKeyGenerator):
         raise TypeError(f"rkg must be a pcframe RandomKeyGenerator, got {type(rkg).__name__}.")
-    config = StepConfig(inference, metrics, None, float(sigma))
-    return _pc_step(config, None, y, model=model, optim_w=optim_w, rkg=rkg)
+    config = StepConfig(inference, metrics, None, float(sigma), bool(check_finite))
+    out = _pc_step(config, None, y, model=model, optim_w=optim_w, rkg=rkg)
+    return raise_if_not_finite(out, model, _STAGES, "train_unsupervised") if check_finite else out

@@ -96,15 +96,42 @@ class ConvTranspose(Layer):
 
 
 def Conv1d(in_channels: int, out_channels: int, kernel_size: _Size, **kwargs) -> Conv:
-    """A 1d `Conv`. **Example:** ``Conv1d(3, 8, kernel_size=5)``"""
+    """A 1d `Conv`.
+
+    **Arguments:**
+
+    - `in_channels`, `out_channels`: channel counts.
+    - `kernel_size`: an int or a 1-tuple.
+    - `**kwargs`: passed on to `Conv` (stride, padding, ...).
+
+    **Example:** ``Conv1d(3, 8, kernel_size=5)``
+    """
     return Conv(1, in_channels, out_channels, kernel_size, **kwargs)
 
 
 def Conv2d(in_channels: int, out_channels: int, kernel_size: _Size, **kwargs) -> Conv:
-    """A 2d `Conv`. **Example:** ``Conv2d(1, 16, kernel_size=3, padding=1)``"""
+    """A 2d `Conv`.
+
+    **Arguments:**
+
+    - `in_channels`, `out_channels`: channel counts.
+    - `kernel_size`: an int or a tuple of 2 ints.
+    - `**kwargs`: passed on to `Conv` (stride, padding, ...).
+
+    **Example:** ``Conv2d(1, 16, kernel_size=3, padding=1)``
+    """
     return Conv(2, in_channels, out_channels, kernel_size, **kwargs)
 
 
 def Conv3d(in_channels: int, out_channels: int, kernel_size: _Size, **kwargs) -> Conv:
-    """A 3d `Conv`. **Example:** ``Conv3d(1, 4, kernel_size=3)``"""
+    """A 3d `Conv`.
+
+    **Arguments:**
+
+    - `in_channels`, `out_channels`: channel counts.
+    - `kernel_size`: an int or a tuple of 3 ints.
+    - `**kwargs`: passed on to `Conv` (stride, padding, ...).
+
+    **Example:** ``Conv3d(1, 4, kernel_size=3)``
+    """
     return Conv(3, in_channels, out_channels, kernel_size, **kwargs)

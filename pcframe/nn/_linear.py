@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
+import jax.numpy as jnp
 
 from ..core._random import RKG, RandomKeyGenerator
 from ._layer import Layer
@@ -26,3 +29,14 @@ class Linear(Layer):
         self, in_features: int, out_features: int, bias: bool = True, *, rkg: RandomKeyGenerator = RKG
     ) -> None:
         super().__init__(eqx.nn.Linear(in_features, out_features, use_bias=bias, key=rkg()))
+
+    def __call__(self, x: Any) -> Any:
+        """$W x + b$ for one sample `x` (its shape is checked when traced)."""
+        n_in, n_out = self.nn.in_features, self.nn.out_features
+        expected = () if n_in == "scalar" else (n_in,)
+        if jnp.shape(x) != expected:
+            raise ValueError(
+                f"Linear({n_in} -> {n_out}) was given an input of shape {tuple(jnp.shape(x))}; it takes one "
+                f"sample of shape {expected}. Check the layer or data feeding it (batch with vmap)."
+            )
+        return super().__call__(x)

@@ -51,6 +51,11 @@ def ce_energy(vode: Any, rkg: Any = None) -> jax.Array:
 def zero_energy(vode: Any, rkg: Any = None) -> jax.Array:
     """A node without energy (e.g. a free input layer with no prior): $E = 0$.
 
+    **Arguments:**
+
+    - `vode`: the node (unused).
+    - `rkg`: random key generator (unused).
+
     **Returns:** ``0.0``.
 
     **Example:** ``Vode((784,), energy_fn=zero_energy)``

@@ -17,7 +17,14 @@ from typing import Any, NamedTuple
 
 
 class SetRule(NamedTuple):
-    """When `source` is set, write it (after `tforms`) to each of `targets`."""
+    """When `source` is set, write it (after `tforms`) to each of `targets`.
+
+    **Arguments:**
+
+    - `source`: the slot being set.
+    - `targets`: the slots the value is written to.
+    - `tforms`: names of the transforms applied to the value first, in order.
+    """
 
     source: str
     targets: tuple[str, ...]
@@ -25,7 +32,14 @@ class SetRule(NamedTuple):
 
 
 class GetRule(NamedTuple):
-    """Reading `key` returns `source` (after `tforms`)."""
+    """Reading `key` returns `source` (after `tforms`).
+
+    **Arguments:**
+
+    - `key`: the slot a `get` asks for.
+    - `source`: the slot whose value is returned instead.
+    - `tforms`: names of the transforms applied to the value, in order.
+    """
 
     key: str
     source: str
@@ -47,7 +61,12 @@ def _source(text: str, rule: str) -> tuple[str, tuple[str, ...]]:
 
 
 def parse_rule(rule: str) -> SetRule | GetRule:
-    """Parse one rule string (see the module docstring for the syntax)."""
+    """Parse one rule string (see the module docstring for the syntax).
+
+    **Arguments:**
+
+    - `rule`: a rule such as ``"h, u <- u"`` (set rule) or ``"h -> u:tform"`` (get rule).
+    """
     if not isinstance(rule, str):
         raise TypeError(f"A Vode rule must be a string such as 'h, u <- u', got {rule!r}.")
     if "<-" in rule:

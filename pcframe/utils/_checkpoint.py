@@ -42,6 +42,11 @@ def load_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     same way), then load: training continues bit for bit where it stopped. Every
     entry is validated before anything changes.
 
+    **Arguments:**
+
+    - `path`: the checkpoint file (``.npz`` appended if missing).
+    - `**state`: the objects to restore, under the keywords used by `save_checkpoint`.
+
     **Example:** ``load_checkpoint("run/step_1000", model=model, optim_w=optim_w, rkg=RKG)``
     """
     if not state:

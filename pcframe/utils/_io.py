@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from typing import Any
 
@@ -43,6 +44,26 @@ def _selected(module: Any, filter: Any) -> dict[str, Param]:
     return selected
 
 
+def _dtype(value: Any) -> np.dtype:
+    """The dtype a value is stored with (a NumPy float64 array stays float64 without x64)."""
+    dtype = getattr(value, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(value).dtype
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read without changing it where the OS allows)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _entries(name: str, value: Any) -> dict[str, Any]:
     """The arrays to store for one parameter value (a pytree value gets one entry per leaf)."""
     if value is None:
@@ -58,8 +79,9 @@ def save_params(module: Any, path: str | os.PathLike, filter: Any = None) -> str
 
     The file is written to a temporary file in the same folder, flushed to
     disk and renamed over `path`, so an interrupted save never leaves a
-    half-written file. A shared parameter is saved once. The file records
-    pcframe's format version and each array's dtype (bfloat16 included).
+    half-written file; the file gets the ordinary permissions of a new file
+    (``0o666`` less the umask). A shared parameter is saved once. The file
+    records pcframe's format version and each array's dtype (bfloat16 included).
 
     **Arguments:**
 
@@ -75,15 +97,24 @@ def save_params(module: Any, path: str | os.PathLike, filter: Any = None) -> str
     arrays: dict[str, np.ndarray] = {}
     for name, param in _selected(module, filter).items():
         arrays.update({k: np.asarray(v) for k, v in _entries(name, param.value).items()})
+    if not arrays:
+        raise ValueError(
+            f"save_params: the filter {_default_filter() if filter is None else filter!r} selects no parameter "
+            f"with a value in {type(module).__name__}. Pass filter= a type the model holds (e.g. LayerParam), "
+            "and build the model (run a forward pass) first."
+        )
     header = {"format": FORMAT_VERSION, "dtypes": {k: str(a.dtype) for k, a in arrays.items()}}
     stored = {k: (a.view(np.uint16) if a.dtype == jnp.bfloat16 else a) for k, a in arrays.items()}
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save_params: the folder {folder!r} does not exist; create it first.")
     handle, temporary = tempfile.mkstemp(prefix=".pcframe-", suffix=".npz.tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **{_HEADER: np.array(json.dumps(header))}, **stored)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -91,22 +122,59 @@ def save_params(module: Any, path: str | os.PathLike, filter: Any = None) -> str
     return path
 
 
+def _unreadable(path: str, why: str) -> ValueError:
+    return ValueError(
+        f"load_params: {path!r} is not a readable pcframe parameter file ({why}). "
+        "Save it again with pcframe.utils.save_params."
+    )
+
+
+def _header(path: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The file's header; a file without one is format 0 (plain arrays, no dtype records)."""
+    if _HEADER not in arrays:
+        return {"format": 0, "dtypes": {}}
+    try:
+        header = json.loads(str(arrays.pop(_HEADER)))
+    except json.JSONDecodeError as error:
+        raise _unreadable(path, f"its header is not JSON: {error}") from None
+    if not (
+        isinstance(header, dict)
+        and isinstance(header.get("format"), int)
+        and isinstance(header.get("dtypes", {}), dict)
+    ):
+        raise _unreadable(path, f"its header has no integer 'format' entry: {header!r}")
+    header.setdefault("dtypes", {})
+    return header
+
+
 def _read(path: str) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
-        raise FileNotFoundError(f"load_params: no parameter file at {path!r}.")
+        raise FileNotFoundError(f"load_params: no parameter file at {path!r}. Check the path (save_params writes it).")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise _unreadable(path, f"it holds a single {type(data).__name__}, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ValueError(f"load_params: {path!r} is not a readable pcframe parameter file ({error}).") from None
-    header = json.loads(str(arrays.pop(_HEADER))) if _HEADER in arrays else {"format": 0, "dtypes": {}}
+        if isinstance(error, ValueError) and "not a readable pcframe" in str(error):
+            raise
+        raise _unreadable(path, str(error)) from None
+    header = _header(path, arrays)
     if header["format"] > FORMAT_VERSION:
         raise ValueError(
             f"load_params: {path!r} was written by a newer pcframe (format {header['format']}, this one reads "
             f"up to {FORMAT_VERSION}). Upgrade pcframe."
         )
+    if header["format"] < FORMAT_VERSION:
+        warnings.warn(
+            f"load_params: {path!r} is in the old format {header['format']} (no dtype records); it is read as "
+            f"format {FORMAT_VERSION}. Save it again with save_params to upgrade the file.",
+            UserWarning,
+            stacklevel=3,
+        )
     for key, dtype in header["dtypes"].items():
-        if dtype == "bfloat16":
+        if dtype == "bfloat16" and key in arrays:
             arrays[key] = arrays[key].view(jnp.bfloat16)
     return arrays
 
@@ -146,12 +214,12 @@ def load_params(module: Any, path: str | os.PathLike, filter: Any = None, strict
             if key not in arrays:
                 raise KeyError(f"load_params: {path!r} has no entry for {key}. Was it saved from this model?")
             stored = arrays[key]
-            if stored.shape != jnp.shape(current) or stored.dtype != jnp.result_type(current):
+            if stored.shape != np.shape(current) or stored.dtype != _dtype(current):
                 raise ValueError(
-                    f"load_params: {key} has shape {tuple(jnp.shape(current))} and dtype "
-                    f"{jnp.result_type(current)} in the model but {stored.shape} {stored.dtype} in {path!r}."
+                    f"load_params: {key} has shape {tuple(np.shape(current))} and dtype "
+                    f"{_dtype(current)} in the model but {stored.shape} {stored.dtype} in {path!r}."
                 )
-            new_leaves.append(jnp.asarray(stored))
+            new_leaves.append(stored if isinstance(current, np.ndarray) else jnp.asarray(stored))
         updates.append((param, jax.tree_util.tree_unflatten(treedef, new_leaves)))
     unexpected = sorted(set(arrays) - expected)
     if strict and unexpected:

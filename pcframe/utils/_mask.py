@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,10 @@ class m:
     types; ``m(fn)`` uses a predicate ``fn(param) -> bool``. Combine with ``|``,
     ``&`` and ``~``, and refine with `has` / `has_not` on static attributes.
 
+    **Arguments:**
+
+    - `*filters`: `Param` types, or predicates ``fn(param) -> bool``; a parameter is selected when it matches any of them.
+
     **Example:**
 
     ```python
@@ -38,16 +43,20 @@ class m:
         return any(p(param) for p in self._predicates)
 
     def __or__(self, other: Any) -> m:
-        return m(lambda p: self(p) or as_predicate(other)(p))
+        other = as_predicate(other)
+        return m(lambda p: self(p) or other(p))
 
     def __ror__(self, other: Any) -> m:
-        return m(lambda p: as_predicate(other)(p) or self(p))
+        other = as_predicate(other)
+        return m(lambda p: other(p) or self(p))
 
     def __and__(self, other: Any) -> m:
-        return m(lambda p: self(p) and as_predicate(other)(p))
+        other = as_predicate(other)
+        return m(lambda p: self(p) and other(p))
 
     def __rand__(self, other: Any) -> m:
-        return m(lambda p: as_predicate(other)(p) and self(p))
+        other = as_predicate(other)
+        return m(lambda p: other(p) and self(p))
 
     def __invert__(self) -> m:
         return m(lambda p: not self(p))
@@ -70,6 +79,8 @@ def as_predicate(filter: Any) -> Callable[[Any], bool]:
     """Turn a type, a union of types, a tuple of types, an `m` or a callable into ``param -> bool``."""
     if isinstance(filter, m):
         return filter
+    if typing.get_origin(filter) is typing.Union:
+        filter = typing.get_args(filter)
     if isinstance(filter, (type, types.UnionType)) or (
         isinstance(filter, tuple) and all(isinstance(f, (type, types.UnionType)) for f in filter)
     ):

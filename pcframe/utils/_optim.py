@@ -13,6 +13,12 @@ from ..core._param import Param, StaticParam
 from ..core._tree import collect_params, is_param, keystr
 
 
+def _shapes(value: Any) -> Any:
+    """The shape of an array, or the list of shapes of a pytree's leaves."""
+    shapes = [jnp.shape(leaf) for leaf in jax.tree_util.tree_leaves(value)]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
 class OptimState(Param):
     """The `Param` holding an optimiser's optax state."""
 
@@ -119,6 +125,12 @@ class Optim(Module):
                     + ". Pass the module the gradients were taken of (optim.step(model, g['model'])) and "
                     "differentiate only parameters the optimiser was created with."
                 )
+            if _shapes(grad.value) != _shapes(param.value):
+                raise ValueError(
+                    f"Optim.step: the gradient for {keystr(path)} has shape {_shapes(grad.value)} but the "
+                    f"parameter has shape {_shapes(param.value)}. Take the gradients of this model as it is now "
+                    "(its batch size or layers changed since they were computed)."
+                )
             gradients[i] = grad.value * grad.value.shape[0] if scale_by_batch_size else grad.value
         self.apply(gradients)
 
@@ -127,7 +139,12 @@ class Optim(Module):
         params = self._owned.params
         values = [p.value for p in params]
         filled = [jnp.zeros_like(v) if g is None else g for v, g in zip(values, gradients)]
-        updates, self.state.value = self.tx.value.update(filled, self.state.value, values)
-        for param, value, update, grad in zip(params, values, updates, gradients):
+        updates, state = self.tx.value.update(filled, self.state.value, values)
+        new = [
+            jax.tree_util.tree_map(lambda v, u: (v + u).astype(v.dtype), value, update)
+            for value, update in zip(values, updates)
+        ]
+        self.state.value = state  # nothing is written before every new value exists: a failure changes nothing
+        for param, value, grad in zip(params, new, gradients):
             if grad is not None:
-                param.value = jax.tree_util.tree_map(lambda v, u: (v + u).astype(v.dtype), value, update)
+                param.value = value

@@ -167,3 +167,22 @@ def test_does_not_block_on_results():
 
     f(model=model)
     assert isinstance(model.a.value, jax.Array)
+
+
+def test_lower_gives_xla_analysis_without_touching_the_model():
+    model = Pair()
+    a0 = model.a.value
+
+    @pxf.jit()
+    def update(x, *, model):
+        model.a.value = model.a.value @ x
+        return jnp.sum(model.b.value)
+
+    x = jnp.ones((3, 3))
+    compiled = update.lower(x, model=model).compile()
+    assert model.a.value is a0
+    assert compiled.cost_analysis()["flops"] >= 2 * 3 * 3 - 3  # a 3x3 matrix-vector product
+    memory = compiled.memory_analysis()
+    assert memory.argument_size_in_bytes >= 4 * (9 + 3 + 3)  # x, a and b as float32 (and the RKG key)
+    update(x, model=model)
+    np.testing.assert_allclose(model.a.value, a0 @ x)

@@ -1,0 +1,19 @@
+"""A short soak (benchmarks/soak.py): no recompilation after warm-up and flat memory."""
+
+import pytest
+
+from benchmarks.soak import Counter, soak
+
+
+@pytest.fixture(scope="module")
+def counter():
+    return Counter()
+
+
+@pytest.mark.parametrize("kind", ["packaged", "tutorial"])
+def test_short_soak_never_recompiles_and_keeps_memory_flat(counter, kind):
+    before = counter.compilations
+    result = soak(kind, steps=300, warmup=20, counter=counter)
+    assert counter.compilations > before  # the listener does see compilations (during warm-up)
+    assert result["recompiles"] == 0
+    assert result["growth_pct"] < 5.0
