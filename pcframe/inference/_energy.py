@@ -106,6 +106,16 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
     return forward(model, x, y, STATUS.INIT)
 
 
+def init_forward_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
+    """`init_forward` and the per-layer energies right after it, from one pass over the batch.
+
+    **Returns:** ``(predictions, per_layer)``, as from `init_forward` and `batch_energy`.
+    """
+    with step(model, STATUS.INIT, clear_params=VodeParam.Cache):
+        _, (per_layer, predictions) = _batch_energy(x, y, model=model)
+    return predictions, per_layer
+
+
 def batch_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
     """The batch energy $\\mathcal{F}$ at the current activities, and its per-layer terms.
 

@@ -13,10 +13,18 @@ from ..utils._step import step
 from ._energy import FREE, EnergyFunction, _batch_energy
 
 
-def _value_and_grad(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any]:
+def value_grad_and_layers(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any, Any]:
+    """``(F, per_layer, grads)``: the batch energy, its per-node terms and its gradient w.r.t. `wrt`."""
     with step(model, clear_params=VodeParam.Cache):
-        (value, _), grads = value_and_grad(Mask(wrt, (False, True)), has_aux=True)(_batch_energy)(x, None, model=model)
-    return value, grads["model"]
+        (value, (per_layer, _)), grads = value_and_grad(Mask(wrt, (False, True)), has_aux=True)(_batch_energy)(
+            x, None, model=model
+        )
+    return value, per_layer, grads["model"]
+
+
+def _value_and_grad(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any]:
+    value, _, grads = value_grad_and_layers(model, x, wrt)
+    return value, grads
 
 
 def activity_grad(model: EnergyModule, x: Any = None, *, free: Any = FREE) -> tuple[Any, Any]:

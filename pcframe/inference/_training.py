@@ -19,14 +19,15 @@ from ..core._param import Param
 from ..core._random import RKG, RandomKeyGenerator
 from ..core._tree import is_param
 from ..functional._jit import jit
+from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import VodeParam
 from ..utils._optim import Optim
 from ._continuous import ODEInference
 from ._discrete import DiscreteInference
-from ._energy import FREE, batch_energy, init_forward, output_loss
+from ._energy import FREE, batch_energy, init_forward, init_forward_energy, output_loss
 from ._finite import REPORT, nonfinite_report, raise_if_not_finite
-from ._gradients import param_grad
+from ._gradients import value_grad_and_layers
 from ._init import init_random
 from ._metrics import Metrics, accuracy, l2_norms, param_values
 from ._nudging import Nudging, scaled_output_energy
@@ -99,25 +100,35 @@ def all_finite(*values: Any) -> Any:
 
 
 def update_if_finite(optim: Optim, model: EnergyModule, grads: Any, finite: Any) -> None:
-    """`optim.step(model, grads)`, undone (weights and optimiser state) when `finite` is false."""
+    """`optim.step(model, grads)`, undone (weights and optimiser state) when `finite` is false.
+
+    A `jnp.where` per array, which XLA fuses into the update; measured cheaper than a `cond`.
+    """
     saved = [(p, p.value) for p in (*optim.params, optim.state)]
     optim.step(model, grads)
     for param, old in saved:
         param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
 
 
-def _equilibrium_grads(config: StepConfig, model: EnergyModule, x: Any, y: Any, rkg: Any, beta: float | None):
-    if config.sigma is None:
-        init_forward(model, x, y)
-    else:
+def _equilibrium_grads(
+    config: StepConfig, model: EnergyModule, x: Any, y: Any, rkg: Any, beta: float | None, feedforward_done: bool
+):
+    """Initialise the activities (unless `feedforward_done`), infer, and take the weight gradient there.
+
+    **Returns:** ``(stats, grads, energy, per_layer)``; the energies are those at the
+    equilibrium, of the nudged energy when `beta` is given.
+    """
+    if config.sigma is not None:
         init_random(model, x, y, sigma=config.sigma, rkg=rkg)
+    elif not feedforward_done:
+        init_forward(model, x, y)
     nudged = contextlib.nullcontext() if beta is None else scaled_output_energy(model, beta)
     with nudged:
         stats = config.inference.run(model, x)
-        _, grads = param_grad(model, x)
+        energy, per_layer, grads = value_grad_and_layers(model, x, LayerParam)
     if beta is not None:
         grads = jax.tree_util.tree_map(lambda g: g / beta, grads)
-    return stats, grads
+    return stats, grads, energy, per_layer
 
 
 def _inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
@@ -139,22 +150,23 @@ def _optional_metrics(config: StepConfig, model: EnergyModule, optim: Optim, gra
 @jit(static_argnums=0)
 def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
     model.clear_params(VodeParam)  # activities of an earlier batch (any batch size) are not inputs of this step
-    predictions = init_forward(model, x, y)
-    _, feedforward = batch_energy(model, x, y)
+    predictions, feedforward = init_forward_energy(model, x, y)
     metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
     if config.metrics.accuracy:
         metrics["accuracy"] = accuracy(predictions, y)
     nudging = config.nudging
     if nudging is not None and nudging.centred:
-        stats, plus = _equilibrium_grads(config, model, x, y, rkg, nudging.beta)
-        _, minus = _equilibrium_grads(config, model, x, y, rkg, -nudging.beta)
+        stats, plus, _, _ = _equilibrium_grads(config, model, x, y, rkg, nudging.beta, True)
+        _, minus, _, _ = _equilibrium_grads(config, model, x, y, rkg, -nudging.beta, False)
         leaves, treedef = jax.tree_util.tree_flatten(plus)
         grads = jax.tree_util.tree_unflatten(
             treedef, [0.5 * (a + b) for a, b in zip(leaves, jax.tree_util.tree_leaves(minus))]
         )
     else:
-        stats, grads = _equilibrium_grads(config, model, x, y, rkg, None if nudging is None else nudging.beta)
-    energy, per_layer = batch_energy(model, x)
+        beta = None if nudging is None else nudging.beta
+        stats, grads, energy, per_layer = _equilibrium_grads(config, model, x, y, rkg, beta, True)
+    if nudging is not None:  # report the un-nudged energy at the equilibrium
+        energy, per_layer = batch_energy(model, x)
     flat = gradient_values(grads)
     finite = all_finite(energy, flat)
     if config.check_finite:

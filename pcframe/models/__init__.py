@@ -1,5 +1,6 @@
 """Ready-made PC networks that follow the engines' model protocol."""
 
 from ._mlp import PCMLP
+from ._vgg import PCVGG
 
-__all__ = ["PCMLP"]
+__all__ = ["PCMLP", "PCVGG"]

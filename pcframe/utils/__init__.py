@@ -4,6 +4,7 @@ from ._checkpoint import TRAINING_STATE, load_checkpoint, save_checkpoint
 from ._io import load_params, save_params
 from ._mask import Mask, m
 from ._optim import Optim, OptimState
+from ._sharding import data_mesh, replicate, shard_batch
 from ._step import step
 
 __all__ = [
@@ -11,10 +12,13 @@ __all__ = [
     "Mask",
     "Optim",
     "OptimState",
+    "data_mesh",
     "load_checkpoint",
     "load_params",
     "m",
+    "replicate",
     "save_checkpoint",
     "save_params",
+    "shard_batch",
     "step",
 ]

@@ -1,0 +1,118 @@
+"""`PCVGG`: a ready-made convolutional predictive coding classifier (VGG style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ..core._param import static
+from ..core._random import RKG, RandomKeyGenerator
+from ..nn._conv import Conv
+from ..nn._linear import Linear
+from ..nn._pool import AvgPool2d, MaxPool2d
+from ..pc._energies import ce_energy
+from ..pc._energy_module import EnergyModule
+from ..pc._vode import Vode
+
+_POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
+
+
+def _one_or_each(value: int | Sequence[int], count: int, name: str, each: str) -> tuple[int, ...]:
+    values = (value,) * count if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(values) != count or any(v < 1 for v in values):
+        raise ValueError(f"PCVGG {name} must be a positive int or one per {each} ({count}), got {value!r}.")
+    return values
+
+
+class PCVGG(EnergyModule):
+    """A convolutional PC classifier: conv blocks with a node after each, then a linear head.
+
+    Block $\\ell = 1..B$ predicts the activity map above it from the one below,
+
+    $$u_\\ell = \\mathrm{pool}\\big(f(W_\\ell * z_{\\ell-1} + b_\\ell)\\big), \\qquad z_0 = x,$$
+
+    with a "same"-padded convolution (odd kernel sizes) and a 2x2 pooling of stride 2,
+    and the head predicts the class scores $u_{B+1} = W\\,\\mathrm{vec}(z_B) + b$. Every
+    node $z_\\ell$ (shape ``(C_l, H_l, W_l)``) has the squared-error energy
+    $\\tfrac12\\lVert z_\\ell - u_\\ell\\rVert^2$ and the output node `output_energy`
+    (cross-entropy by default). With ``channels=(3, 128, 256, 512, 512)`` and 32x32
+    images this is the VGG-5 of Pinchetti et al., "Benchmarking Predictive Coding
+    Networks -- Made Simple". ``model(x, y)`` runs one channels-first sample ``x`` of
+    shape ``(C_0, H, W)``; `y`, when given, is clamped at the output node.
+
+    **Arguments:**
+
+    - `channels`: ``(C_0, C_1, ..., C_B)``: input channels, then the channels of each block.
+    - `num_classes`: width of the output.
+    - `image_size`: ``H`` (square) or ``(H, W)`` of the input.
+    - `kernel_sizes`: odd kernel size of every block, or one per block.
+    - `act_fn`: $f$.
+    - `pool`: ``"max"`` or ``"avg"``.
+    - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
+    - `rkg`: key generator for the weight initialisation.
+
+    **Example:**
+
+    ```python
+    model = PCVGG(channels=(1, 16, 32), num_classes=10, image_size=8)
+    out = train_supervised(model, optim_w, x, one_hot_y, inference=DiscreteInference(optax.sgd(0.1), 10))
+    ```
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (3, 128, 256, 512, 512),
+        num_classes: int = 10,
+        image_size: int | Sequence[int] = 32,
+        kernel_sizes: int | Sequence[int] = 3,
+        act_fn: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
+        pool: str = "max",
+        output_energy: Callable[..., Any] = ce_energy,
+        *,
+        rkg: RandomKeyGenerator = RKG,
+    ) -> None:
+        channels = tuple(int(c) for c in channels)
+        if len(channels) < 2 or min(channels) < 1:
+            raise ValueError(f"PCVGG channels must be (C_in, C_1, ...) with at least one block, got {channels!r}.")
+        blocks = len(channels) - 1
+        kernels = _one_or_each(kernel_sizes, blocks, "kernel_sizes", "block")
+        if any(k % 2 == 0 for k in kernels):
+            raise ValueError(f"PCVGG kernel_sizes must be odd (same padding), got {kernels!r}.")
+        if pool not in _POOLS:
+            raise ValueError(f"PCVGG pool must be 'max' or 'avg', got {pool!r}.")
+        height, width = _one_or_each(image_size, 2, "image_size", "dimension (height, width)")
+        if height >> blocks < 1 or width >> blocks < 1:
+            raise ValueError(
+                f"PCVGG: {blocks} blocks halve a {height}x{width} image to nothing; use fewer blocks or larger images."
+            )
+        self.channels, self.num_classes, self.image_size = channels, int(num_classes), (height, width)
+        self.act_fn = static(act_fn)
+        self.convs = [
+            Conv(2, c_in, c_out, k, padding=k // 2, rkg=rkg)
+            for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels)
+        ]
+        self.pool = _POOLS[pool](2)
+        self.vodes = [Vode((c, height >> i, width >> i)) for i, c in enumerate(channels[1:], start=1)]
+        features = channels[-1] * (height >> blocks) * (width >> blocks)
+        self.head = Linear(features, self.num_classes, rkg=rkg)
+        self.vodes.append(Vode((self.num_classes,), output_energy))
+        self.vodes[-1].h.frozen = True
+
+    def __call__(self, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+        """Run one sample ``x`` of shape ``(C_0, H, W)``; returns the class scores $u_{B+1}$."""
+        expected = (self.channels[0], *self.image_size)
+        if x is None or jnp.shape(x) != expected:
+            got = None if x is None else jnp.shape(x)
+            raise ValueError(
+                f"PCVGG expects one channels-first sample of shape {expected} (batches are vmapped), got {got}."
+            )
+        z = x
+        for conv, vode in zip(self.convs, self.vodes):
+            z = vode(self.pool(self.act_fn(conv(z))))
+        self.vodes[-1](self.head(z.reshape(-1)))
+        if y is not None:
+            self.vodes[-1].set("h", y)
+        return self.vodes[-1].get("u")
