@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ _TOKENS: dict[tuple, int] = {}
 _VALUE_OF = operator.attrgetter("_value")
 _SET = object.__setattr__
 _MAX_CACHED_STRUCTURES = 64
+_RETRACES_BEFORE_WARNING = 8
 
 
 class _StatefulJit:
@@ -28,6 +30,7 @@ class _StatefulJit:
         self.static_argnums = tuple(static_argnums)
         self._structures: dict[tuple, tuple] = {}
         self._calls: list[tuple] = []
+        self._traces: dict[int, int] = {}
         self._compiled = jax.jit(
             self._pure,
             static_argnums=(0,) + tuple(i + 2 for i in self.static_argnums),
@@ -36,9 +39,23 @@ class _StatefulJit:
         functools.update_wrapper(self, fn)
 
     def _pure(self, token: int, values: list, *args: Any) -> tuple[Any, dict]:
+        self._count_trace(token)
         params, kwargs = self._calls[-1]
         with static_state_restored((kwargs, RKG)):
             return run_installed(self.fn, params, values, args, kwargs)
+
+    def _count_trace(self, token: int) -> None:
+        """Warn once when one model structure keeps being traced: something changes on every call."""
+        self._traces[token] = count = self._traces.get(token, 0) + 1
+        if count == _RETRACES_BEFORE_WARNING:
+            warnings.warn(
+                f"pcframe.functional.jit: {getattr(self.fn, '__qualname__', self.fn)!r} has been traced and "
+                f"compiled {count} times for the same model structure. Its static arguments or the shapes of "
+                "its arguments keep changing: e.g. a new optax optimiser or DiscreteInference built inside the "
+                "training loop (create them once, before the loop), or a smaller last batch (drop or pad it).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def _structure(self, kwargs: dict[str, Any]) -> tuple:
         objects = tuple(kwargs.values())

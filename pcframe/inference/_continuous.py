@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from ..pc._energy_module import EnergyModule
 from ._energy import EnergyFunction
+from ._finite import error_if_not_finite
 
 
 def _rms(tree: Any) -> Any:
@@ -41,6 +42,8 @@ class ODEInference:
     - `max_steps`: the most solver steps.
     - `record_energies` / `record_activities`: return the per-layer energies / activities
       at every solver step (arrays of length `max_steps`, NaN after the last step).
+    - `check_finite`: stop with an error naming the node whose energy is NaN/inf at the end
+      of inference (checked inside the compiled computation with `equinox.error_if`; off by default).
 
     **Example:**
 
@@ -60,6 +63,7 @@ class ODEInference:
     max_steps: int = 4096
     record_energies: bool = False
     record_activities: bool = False
+    check_finite: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.solver, diffrax.AbstractSolver):
@@ -112,7 +116,10 @@ class ODEInference:
         )
         steps = solution.stats["num_steps"]
         last = steps - 1 if recording else 0
-        energy_fn.write(jax.tree_util.tree_map(lambda a: a[last], solution.ys))
+        z = jax.tree_util.tree_map(lambda a: a[last], solution.ys)
+        if self.check_finite:
+            z = error_if_not_finite(model, energy_fn.with_layers(z)[1], "ODEInference", z)
+        energy_fn.write(z)
         stats: dict[str, Any] = {
             "steps": steps,
             "t1": solution.ts[last],

@@ -1,5 +1,7 @@
 """Stateful jit: in-place updates equal the functional result, caching, sharing, transactions."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -186,3 +188,23 @@ def test_lower_gives_xla_analysis_without_touching_the_model():
     assert memory.argument_size_in_bytes >= 4 * (9 + 3 + 3)  # x, a and b as float32 (and the RKG key)
     update(x, model=model)
     np.testing.assert_allclose(model.a.value, a0 @ x)
+
+
+def test_warns_once_when_one_structure_keeps_retracing():
+    model = Pair()
+
+    @pxf.jit(static_argnums=0)
+    def scale(factor, *, model):
+        model.a.value = model.a.value * factor
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            scale(2.0, model=model)  # cached after the first call: no warning
+        assert not caught
+        for factor in range(3, 13):  # a new static value on every call, as a new optimiser object would be
+            scale(float(factor), model=model)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1
+    assert "traced and compiled 8 times for the same model structure" in messages[0]
+    assert "create them once, before the loop" in messages[0]

@@ -7,7 +7,7 @@ convolutional PC network stops learning while leaving room for other platforms a
 
 import pytest
 
-from tests.tutorials.test_inference_notebooks import run_notebook
+from tests.tutorials.notebook_runner import run_notebook
 
 
 @pytest.mark.notebook
