@@ -15,12 +15,13 @@ from typing import Any
 
 from ..functional._jit import jit
 from ..models._mlp import PCMLP
+from ..nn._layer import LayerParam
 from ..pc._vode import Vode
 from ..utils._optim import Optim
 from ._continuous import ODEInference
 from ._discrete import DiscreteInference
-from ._energy import batch_energy, init_forward, output_loss
-from ._gradients import param_grad
+from ._energy import batch_energy, init_forward, init_forward_energy, output_loss
+from ._gradients import value_grad_and_layers
 from ._metrics import Metrics
 from ._training import StepConfig, all_finite, check_step_arguments, gradient_values, update_if_finite
 
@@ -53,19 +54,16 @@ def _hybrid_step(
 ) -> dict:
     init_forward(amortiser, y, x)
     guesses = [vode.h.value for vode in amortiser.vodes]
-    init_forward(generator, x, y)
-    _, feedforward = batch_energy(generator, x, y)
+    _, feedforward = init_forward_energy(generator, x, y)
     latents = _generator_latents(generator)
     for node, guess in zip(reversed(latents), guesses):
         node.h.value = guess
     _, amortised = batch_energy(generator, x)
     stats = config.inference.run(generator, x)
-    energy, per_layer = batch_energy(generator, x)
-    _, grads_g = param_grad(generator, x)
+    energy, per_layer, grads_g = value_grad_and_layers(generator, x, LayerParam)
     for node, vode in zip(reversed(latents), amortiser.vodes):
         vode.h.value = node.h.value
-    amortiser_energy, _ = batch_energy(amortiser, y)
-    _, grads_a = param_grad(amortiser, y)
+    amortiser_energy, _, grads_a = value_grad_and_layers(amortiser, y, LayerParam)
     finite = all_finite(energy, amortiser_energy, gradient_values(grads_g), gradient_values(grads_a))
     update_if_finite(optim_g, generator, grads_g, finite)
     update_if_finite(optim_a, amortiser, grads_a, finite)

@@ -22,7 +22,7 @@ from ..functional._jit import jit
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
-from ._energy import FREE, EnergyFunction, batch_energy, init_forward, output_loss
+from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,7 @@ def _incremental_update(tx: Any, tx_state: Any, x: Any, model: EnergyModule, opt
 
 @jit(static_argnums=0)
 def _ipc_step(config: _IncrementalConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> dict:
-    init_forward(model, x, y)
-    _, feedforward = batch_energy(model, x, y)
+    _, feedforward = init_forward_energy(model, x, y)
     tx = config.optimizer
 
     def body(t: Any, tx_state: Any, *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:

@@ -91,9 +91,10 @@ def test_hybrid_checks_the_pair():
 def test_incremental_pc_learns():
     model = PCMLP([64, 32, 10])
     optim_w = _optim(model, 1e-3)
-    first = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=optax.sgd(0.1 * 32), steps=10)
+    sgd = optax.sgd(0.1 * 32)  # built once: a new optimiser object per call would recompile the step
+    first = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=sgd, steps=10)
     for _ in range(20):
-        last = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=optax.sgd(0.1 * 32), steps=10)
+        last = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=sgd, steps=10)
     assert float(last["loss"]) < 0.5 * float(first["loss"])
     assert first["inference_energies"].shape == (10,)
 
