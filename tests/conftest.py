@@ -1,5 +1,7 @@
 """Shared test helpers: a small PC network and its energy written by hand in pure JAX."""
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -10,6 +12,17 @@ import pcframe.pc as pxc
 import pcframe.utils as pxu
 
 BATCHED = pxu.Mask(pxc.VodeParam | pxc.VodeParam.Cache, (None, 0))
+
+
+@contextlib.contextmanager
+def x64():
+    """Double precision for the block (works on every supported jax, unlike ``jax.enable_x64``)."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 class MLP(pxc.EnergyModule):

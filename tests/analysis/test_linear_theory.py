@@ -15,6 +15,7 @@ from pcframe.analysis import (
     linear_rescaling_matrix,
     linear_weights,
 )
+from tests.conftest import x64 as double_precision
 
 SIZES = {
     1: [3, 2],
@@ -27,7 +28,7 @@ SIZES = {
 @pytest.fixture
 def x64():
     """Run a test in float64; the previous setting is restored afterwards."""
-    with jax.enable_x64(True):
+    with double_precision():
         yield
 
 
@@ -151,7 +152,7 @@ def test_float32_eager_and_jit():
     np.testing.assert_allclose(jax.jit(linear_equilibrium_energy)(ws, x, y), eager, rtol=1e-5)
     hidden = jax.jit(linear_activity_solution)(ws, x, y)
     assert all(h.dtype == jnp.float32 for h in hidden)
-    with jax.enable_x64(True):
+    with double_precision():
         ws64, x64_, y64 = random_problem(3)
         exact = jax.jit(linear_activity_solution)(ws64, x64_, y64)
     for h, h64 in zip(hidden, exact):

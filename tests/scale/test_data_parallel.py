@@ -62,7 +62,7 @@ def test_helpers_refuse_wrong_meshes_and_batches():
     with pytest.raises(TypeError, match="needs a jax.sharding.Mesh"):
         pxu.shard_batch(jnp.zeros((4, 2)), "batch")
     with pytest.raises(ValueError, match="explicit axes"):
-        pxu.replicate([], jax.make_mesh((1,), ("batch",)))
+        pxu.replicate([], jax.make_mesh((1,), ("batch",), axis_types=(jax.sharding.AxisType.Explicit,)))
     mesh = pxu.data_mesh(jax.devices()[:1])
     with pytest.raises(ValueError, match="not 'data'"):
         pxu.shard_batch(jnp.zeros((4, 2)), mesh, axis="data")

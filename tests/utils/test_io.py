@@ -14,6 +14,7 @@ import pcframe as px
 import pcframe.nn as pxnn
 import pcframe.utils as pxu
 from pcframe.utils._io import FORMAT_VERSION
+from tests.conftest import x64
 
 
 class Net(px.Module):
@@ -98,7 +99,7 @@ def test_dtypes_round_trip(tmp_path, dtype):
 
 
 def test_float64_round_trip(tmp_path):
-    with jax.enable_x64(True):
+    with x64():
         source, target = Typed(np.float64, 1), Typed(np.float64, 2)
         assert source.w.value.dtype == jnp.float64
         source.w.value = source.w.value + 1e-12  # needs all 64 bits to survive
