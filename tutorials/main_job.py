@@ -174,26 +174,37 @@ def pc_accuracy(model: Model, data: Data) -> tuple[float, np.ndarray]:
     return float(np.mean(predictions == data.y_test)), predictions
 
 
-def train_pc(model: Model, data: Data, args: argparse.Namespace) -> dict:
-    """Train the PC model in place; return per-epoch energies and test accuracies and the wall time."""
-    optim_h = pxu.Optim(optax.sgd(args.lr_h), pxu.Mask(pxc.VodeParam)(model))
-    optim_w = pxu.Optim(optax.adamw(args.lr_w), pxu.Mask(pxnn.LayerParam)(model))
+def run_epochs(name: str, data: Data, args: argparse.Namespace, train_step: Callable, test_accuracy: Callable) -> dict:
+    """Train for `args.epochs` epochs with a progress bar; return per-epoch energies, test accuracies, wall time.
+
+    `train_step(x, y)` trains on one batch (one-hot `y`) and returns its energy;
+    `test_accuracy()` returns the current test accuracy.
+    """
     rng = np.random.default_rng(args.seed)
     history = {"energy": [], "accuracy": []}
     start = time.perf_counter()
     for epoch in range(args.epochs):
         energies = []
-        batches = tqdm(epoch_batches(data, args.batch_size, rng), desc=f"PC epoch {epoch + 1}/{args.epochs}")
+        batches = tqdm(epoch_batches(data, args.batch_size, rng), desc=f"{name} epoch {epoch + 1}/{args.epochs}")
         for index in batches:
-            x, y = data.x_train[index], jax.nn.one_hot(data.y_train[index], NUM_CLASSES)
-            e = train_on_batch(args.T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
-            energies.append(e)
+            energies.append(train_step(data.x_train[index], jax.nn.one_hot(data.y_train[index], NUM_CLASSES)))
         history["energy"].append(float(np.mean(jax.device_get(energies))))
-        history["accuracy"].append(pc_accuracy(model, data)[0])
+        history["accuracy"].append(test_accuracy())
         batches.set_postfix(energy=f"{history['energy'][-1]:.3f}", test_acc=f"{history['accuracy'][-1]:.3f}")
         batches.close()
     history["time"] = time.perf_counter() - start
     return history
+
+
+def train_pc(model: Model, data: Data, args: argparse.Namespace) -> dict:
+    """Train the PC model in place; return per-epoch energies and test accuracies and the wall time."""
+    optim_h = pxu.Optim(optax.sgd(args.lr_h), pxu.Mask(pxc.VodeParam)(model))
+    optim_w = pxu.Optim(optax.adamw(args.lr_w), pxu.Mask(pxnn.LayerParam)(model))
+
+    def train_step(x, y):
+        return train_on_batch(args.T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
+
+    return run_epochs("PC", data, args, train_step, lambda: pc_accuracy(model, data)[0])
 
 
 def mlp_logits(weights: list[tuple[jax.Array, jax.Array]], x: jax.Array, act_fn: Callable) -> jax.Array:
@@ -226,21 +237,16 @@ def train_bp(weights: list[tuple[jax.Array, jax.Array]], data: Data, args: argpa
         return mlp_logits(weights, x, act_fn).argmax(axis=-1)
 
     state = tx.init(weights)
-    rng = np.random.default_rng(args.seed)
-    history = {"energy": [], "accuracy": []}
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        losses = []
-        batches = tqdm(epoch_batches(data, args.batch_size, rng), desc=f"BP epoch {epoch + 1}/{args.epochs}")
-        for index in batches:
-            x, y = data.x_train[index], jax.nn.one_hot(data.y_train[index], NUM_CLASSES)
-            weights, state, loss = update(weights, state, x, y)
-            losses.append(loss)
-        history["energy"].append(float(np.mean(jax.device_get(losses))))
-        history["accuracy"].append(float(np.mean(np.asarray(predict(weights, data.x_test)) == data.y_test)))
-        batches.set_postfix(energy=f"{history['energy'][-1]:.3f}", test_acc=f"{history['accuracy'][-1]:.3f}")
-        batches.close()
-    history["time"] = time.perf_counter() - start
+
+    def train_step(x, y):
+        nonlocal weights, state
+        weights, state, loss = update(weights, state, x, y)
+        return loss
+
+    def test_accuracy():
+        return float(np.mean(np.asarray(predict(weights, data.x_test)) == data.y_test))
+
+    history = run_epochs("BP", data, args, train_step, test_accuracy)
     return weights, history
 
 
