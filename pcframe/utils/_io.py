@@ -147,18 +147,22 @@ def _header(path: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return header
 
 
+_BROKEN_FILE = (zipfile.BadZipFile, ValueError, OSError, EOFError)
+
+
 def _read(path: str) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_params: no parameter file at {path!r}. Check the path (save_params writes it).")
     try:
         data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise _unreadable(path, f"it holds a single {type(data).__name__}, not an .npz archive")
+    except _BROKEN_FILE as error:
+        raise _unreadable(path, str(error)) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _unreadable(path, f"it holds a single {type(data).__name__}, not an .npz archive")
+    try:
         with data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        if isinstance(error, ValueError) and "not a readable pcframe" in str(error):
-            raise
+    except _BROKEN_FILE as error:
         raise _unreadable(path, str(error)) from None
     header = _header(path, arrays)
     if header["format"] > FORMAT_VERSION:
