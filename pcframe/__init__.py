@@ -2,7 +2,7 @@
 
 Import the parts as in the tutorials::
 
-    import pcframe as px              # RKG, static, Param, Module
+    import pcframe as px              # RKG, static, Param, Module, split, merge
     import pcframe.pc as pxc          # EnergyModule, Vode, VodeParam, STATUS, energies
     import pcframe.nn as pxnn         # Linear, Conv, ..., LayerParam
     import pcframe.functional as pxf  # jit, vmap, value_and_grad, scan, ...
@@ -10,7 +10,7 @@ Import the parts as in the tutorials::
 """
 
 from . import core, functional, inference, models, nn, pc, utils
-from .core import RKG, Module, Param, RandomKeyGenerator, StaticParam, static
+from .core import RKG, Module, Param, RandomKeyGenerator, StaticParam, merge, split, static
 
 __version__ = "0.1.0"
 
@@ -24,9 +24,11 @@ __all__ = [
     "core",
     "functional",
     "inference",
+    "merge",
     "models",
     "nn",
     "pc",
+    "split",
     "static",
     "utils",
 ]

@@ -1,21 +1,33 @@
-"""Core state model: parameters, modules and random keys."""
+"""Core state model: parameters, modules, random keys, selection, and the split/merge primitive."""
 
 from ._containers import TrackedDict, TrackedList
 from ._module import Module
 from ._param import Param, StaticParam, static
 from ._random import RKG, RandomKeyGenerator, RandomKeyParam
+from ._selection import Mask, as_predicate, m
+from ._state import Structure, StructureKey, freeze, merge, split
+from ._tracing import LeakedTracerError
 from ._tree import collect_params, is_param
 
 __all__ = [
+    "LeakedTracerError",
+    "Mask",
     "Module",
     "Param",
     "RKG",
     "RandomKeyGenerator",
     "RandomKeyParam",
     "StaticParam",
+    "Structure",
+    "StructureKey",
     "TrackedDict",
     "TrackedList",
+    "as_predicate",
     "collect_params",
+    "freeze",
     "is_param",
+    "m",
+    "merge",
+    "split",
     "static",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 from ._containers import TrackedDict, TrackedList, track
 from ._identity import hashable, unwrap
 from ._param import Param, StaticParam, _describe
+from ._selection import as_predicate
 from ._structure import bump_structure
 
 _STATIC_SCALARS = (str, bytes, int, float, complex, bool, type(None))
@@ -117,8 +118,6 @@ class Module:
         params = collect_params(self)
         if filter is None:
             return params
-        from ..utils._mask import as_predicate
-
         predicate = as_predicate(filter)
         return [p for p in params if predicate(p)]
 

@@ -10,8 +10,11 @@ import numpy as np
 
 from ._identity import hashable, unwrap
 from ._structure import bump_structure
+from ._tracing import adopt, check_write
 
 _VALUE = "_value"
+GRADIENT_OF = "_gradient_of"
+"""Metadata key linking a gradient (a copy of a `Param` holding its gradient) to the parameter it belongs to."""
 
 
 def _describe(value: Any) -> str:
@@ -54,6 +57,8 @@ class Param:
     """
 
     def __init__(self, value: Any = None, **metadata: Any) -> None:
+        adopt(self)
+        check_write(self, value)
         object.__setattr__(self, _VALUE, value)
         for name, meta in metadata.items():
             setattr(self, name, meta)
@@ -69,6 +74,7 @@ class Param:
 
     @value.setter
     def value(self, value: Any) -> None:
+        check_write(self, value)
         object.__setattr__(self, _VALUE, value)
 
     def get(self) -> Any:
@@ -76,7 +82,8 @@ class Param:
         return self._value
 
     def set(self, value: Any) -> None:
-        """Replace the wrapped value."""
+        """Replace the wrapped value (a traced value only inside the pcframe transform tracking this parameter)."""
+        check_write(self, value)
         object.__setattr__(self, _VALUE, value)
 
     def metadata(self) -> dict[str, Any]:
@@ -88,6 +95,7 @@ class Param:
             type(self).value.fset(self, value)
             return
         if name == _VALUE:
+            check_write(self, value)
             object.__setattr__(self, name, value)
             return
         if self.__dict__.get(name, _MISSING) is not value:
@@ -140,7 +148,7 @@ class Param:
         return ~self._value
 
     def __repr__(self) -> str:
-        meta = "".join(f", {k}={v!r}" for k, v in self.metadata().items())
+        meta = "".join(f", {k}={v!r}" for k, v in self.metadata().items() if k != GRADIENT_OF)
         return f"{type(self).__name__}({_describe(self._value)}{meta})"
 
 

@@ -1,9 +1,9 @@
 """Stateful control flow: `scan`, `while_loop`, `cond` and `switch`.
 
 Parameters of the keyword arguments are threaded through the loop carry (or
-the branch outputs). Only parameters the body actually changes are carried;
-the others enter as constants, so a loop over inference steps carries the
-activities and optimiser state but not the weights.
+the branch outputs): every body is traced once, and only the parameters it
+changed are written back afterwards. Arrays of the keyword arguments enter as
+loop constants.
 """
 
 from __future__ import annotations
@@ -13,39 +13,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
-from ..core._param import Param
-from ..core._tree import param_paths
-from ._tracking import check_positional, collect, installed, run_installed
-
-
-def _changed_by(
-    fns: Sequence[Callable], params: tuple[Param, ...], values: list, kwargs: dict, args: Sequence[tuple]
-) -> list[int]:
-    """Positions of the parameters that any of `fns` changes (found by abstract evaluation)."""
-    positions: set[int] = set()
-    for fn, fn_args in zip(fns, args):
-        changes = functools.partial(_changes, fn, params, kwargs)
-        positions.update(jax.eval_shape(changes, values, fn_args))
-    return sorted(positions)
+from ..core._state import Structure, merge
+from ._lift import check_positional, split_kwargs
 
 
-def _changes(fn: Callable, params: tuple[Param, ...], kwargs: dict, values: list, args: tuple) -> dict:
-    return run_installed(fn, params, values, args, kwargs)[1]
-
-
-def _check_same_type(
-    params: tuple[Param, ...], positions: list[int], old: list, new: list, kwargs: dict, what: str
-) -> None:
-    for i, before, after in zip(positions, old, new):
+def _check_same_type(structure: Structure, positions: Sequence[int], old: list, new: list, what: str) -> None:
+    for i in positions:
+        before, after = old[i], new[i]
         same = jax.tree_util.tree_structure(before) == jax.tree_util.tree_structure(after) and all(
-            jax.numpy.shape(a) == jax.numpy.shape(b) and jax.numpy.result_type(a) == jax.numpy.result_type(b)
+            jnp.shape(a) == jnp.shape(b) and jnp.result_type(a) == jnp.result_type(b)
             for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after))
         )
         if not same:
-            path = param_paths(kwargs).get(id(params[i]), type(params[i]).__name__)
             raise TypeError(
-                f"{what}: the parameter {path} changes structure, shape or dtype inside the body "
+                f"{what}: the parameter {structure.paths[i]} changes structure, shape or dtype inside the body "
                 f"({_shapes(before)} -> {_shapes(after)}). "
                 "Loop bodies and branches must keep every parameter's shape; clear Vode caches at "
                 "the start and end of the body (use pcframe.utils.step(..., clear_params=VodeParam.Cache))."
@@ -53,27 +36,31 @@ def _check_same_type(
 
 
 def _shapes(value: Any) -> list[str]:
-    return [f"{jax.numpy.result_type(a)}{list(jax.numpy.shape(a))}" for a in jax.tree_util.tree_leaves(value)]
+    return [f"{jnp.result_type(a)}{list(jnp.shape(a))}" for a in jax.tree_util.tree_leaves(value)]
 
 
-def _carried(fn: Callable, params, positions: list[int], values: list, kwargs: dict, what: str):
-    """Wrap `fn(*args)` into ``(carried_values, *args) -> (out, new carried values)``."""
+def _lifted(fn: Callable, structure: Structure, values: list, what: str) -> tuple[Callable, set[int]]:
+    """``fn(*args)`` as ``(param values, *args) -> (out, new param values)``, and the positions it changes.
+
+    Every parameter is carried (one trace of the body finds what it changes; XLA
+    passes the untouched ones through without copies); the arrays of the keyword
+    arguments enter as loop constants.
+    """
+    data = values[len(structure.params) :]
+    changed: set[int] = set()
 
     def wrapped(carried: list, *args: Any) -> tuple[Any, list]:
-        current = list(values)
-        for i, v in zip(positions, carried):
-            current[i] = v
-        out, changed = run_installed(fn, params, current, args, kwargs)
-        new = [changed.get(i, current[i]) for i in positions]
-        _check_same_type(params, positions, carried, new, kwargs, what)
+        out, updates = structure.call(fn, list(carried) + data, *args)
+        changed.update(updates)
+        new = [updates.get(i, v) for i, v in enumerate(carried)]
+        _check_same_type(structure, sorted(updates), list(carried), new, what)
         return out, new
 
-    return wrapped
+    return wrapped, changed
 
 
-def _write(params, positions: list[int], values: list) -> None:
-    for i, v in zip(positions, values):
-        params[i].value = v
+def _write(structure: Structure, changed: set[int], new: list) -> None:
+    merge(structure, {i: new[i] for i in sorted(changed)})
 
 
 def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool = False, unroll: int | bool = 1):
@@ -105,27 +92,25 @@ def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool 
 
     def run(*carry: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(carry, "scan")
-        params = collect(kwargs).params
-        values = [p._value for p in params]
+        structure, values = split_kwargs(kwargs, "scan")
         single = len(carry) == 1
 
         def body(x: Any, *carry_in: Any, **kw: Any) -> tuple[tuple, Any]:
             new_carry, y = fn(x, *carry_in, **kw)
             return ((new_carry,) if single else tuple(new_carry)), y
 
-        x0 = None if xs is None else jax.tree_util.tree_map(lambda a: a[0], xs)
-        positions = _changed_by([body], params, values, kwargs, [(x0, *carry)])
-        step = _carried(body, params, positions, values, kwargs, "scan")
+        step, changed = _lifted(body, structure, values, "scan")
 
         def scan_body(state: tuple, x: Any) -> tuple[tuple, Any]:
             carried, carry_in = state
             (carry_out, y), new = step(carried, x, *carry_in)
             return (new, carry_out), y
 
+        params = values[: len(structure.params)]
         (new, carry_out), ys = jax.lax.scan(
-            scan_body, ([values[i] for i in positions], tuple(carry)), xs, length=length, reverse=reverse, unroll=unroll
+            scan_body, (params, tuple(carry)), xs, length=length, reverse=reverse, unroll=unroll
         )
-        _write(params, positions, new)
+        _write(structure, changed, new)
         return (carry_out[0] if single else carry_out), ys
 
     return run
@@ -153,32 +138,27 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
 
     def run(*carry: Any, **kwargs: Any) -> Any:
         check_positional(carry, "while_loop")
-        params = collect(kwargs).params
-        values = [p._value for p in params]
+        structure, values = split_kwargs(kwargs, "while_loop")
+        n = len(structure.params)
         single = len(carry) == 1
 
         def body(*carry_in: Any, **kw: Any) -> tuple:
             out = body_fn(*carry_in, **kw)
             return (out,) if single else tuple(out)
 
-        positions = _changed_by([body], params, values, kwargs, [carry])
-        step = _carried(body, params, positions, values, kwargs, "while_loop")
+        step, changed = _lifted(body, structure, values, "while_loop")
 
         def loop_cond(state: tuple) -> Any:
             carried, carry_in = state
-            current = list(values)
-            for i, v in zip(positions, carried):
-                current[i] = v
-            with installed(params, current):
-                return cond_fn(*carry_in, **kwargs)
+            return structure.call(cond_fn, list(carried) + values[n:], *carry_in)[0]
 
         def loop_body(state: tuple) -> tuple:
             carried, carry_in = state
             carry_out, new = step(carried, *carry_in)
             return new, carry_out
 
-        new, carry_out = jax.lax.while_loop(loop_cond, loop_body, ([values[i] for i in positions], tuple(carry)))
-        _write(params, positions, new)
+        new, carry_out = jax.lax.while_loop(loop_cond, loop_body, (values[:n], tuple(carry)))
+        _write(structure, changed, new)
         return carry_out[0] if single else carry_out
 
     return run
@@ -187,15 +167,11 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
 def _branches(fns: Sequence[Callable], select: Callable, what: str):
     def run(selector: Any, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, what)
-        params = collect(kwargs).params
-        values = [p._value for p in params]
-        positions = _changed_by(fns, params, values, kwargs, [args] * len(fns))
-        wrapped = [
-            functools.partial(_carried(fn, params, positions, values, kwargs, what), [values[i] for i in positions])
-            for fn in fns
-        ]
-        out, new = select(selector, wrapped, *args)
-        _write(params, positions, new)
+        structure, values = split_kwargs(kwargs, what)
+        params = values[: len(structure.params)]
+        lifted = [_lifted(fn, structure, values, what) for fn in fns]
+        out, new = select(selector, [functools.partial(branch, params) for branch, _ in lifted], *args)
+        _write(structure, set().union(*(changed for _, changed in lifted)), new)
         return out
 
     return run

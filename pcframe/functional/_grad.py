@@ -9,19 +9,25 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..core._param import Param
-from ..core._tree import is_param, param_paths
-from ._tracking import check_positional, collect, run_installed, specs
+from ..core._param import GRADIENT_OF, Param
+from ..core._state import merge
+from ..core._tree import is_param
+from ._lift import check_positional, specs, split_kwargs
 
 
 def _gradient_tree(kwargs: dict[str, Any], gradients: dict[int, Any]) -> dict[str, Any]:
-    """The keyword arguments' structure with each differentiated `Param` holding its gradient, others `None`."""
+    """The keyword arguments' structure with each differentiated `Param` holding its gradient, others `None`.
+
+    Each gradient is a copy of its parameter (same type and metadata, pcax's layout)
+    that also names the parameter it belongs to, so `Optim.step` finds it by identity.
+    """
 
     def leaf(x: Any) -> Any:
         if isinstance(x, Param) and id(x) in gradients:
             copy = object.__new__(type(x))
             copy.__dict__.update(x.__dict__)
             copy.__dict__["_value"] = gradients[id(x)]
+            copy.__dict__[GRADIENT_OF] = x
             return copy
         return None
 
@@ -35,44 +41,44 @@ def _differentiate(fn: Callable, kwargs_mask: Any, argnums: int | Sequence[int] 
     @functools.wraps(fn)
     def differentiated(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(args, name)
-        tracked = collect(kwargs)
-        params = tracked.params
-        flags = specs(kwargs_mask, kwargs, tracked, False, name)
+        structure, values = split_kwargs(kwargs, name)
+        flags = specs(kwargs_mask, kwargs, structure, False, name)
         chosen = [i for i, flag in enumerate(flags) if flag]
         if not chosen and not argnums:
             raise ValueError(
-                f"{name}: the mask selects no parameter of the keyword arguments {sorted(kwargs)} "
+                f"{name}: the mask {kwargs_mask!r} selects no parameter of the keyword arguments {sorted(kwargs)} "
                 "and no positional argnums were given, so there is nothing to differentiate. "
-                "Check the mask's filter (e.g. Mask(LayerParam, (False, True)))."
+                "Check the mask's filter (e.g. Mask(LayerParam, (False, True))) and that the parameters it "
+                "should select are not frozen."
             )
-        values = [p._value for p in params]
         for i in chosen:
             if values[i] is None:
-                path = param_paths(kwargs).get(id(params[i]), "?")
                 raise ValueError(
-                    f"{name}: the parameter {path} ({type(params[i]).__name__}) selected for differentiation has "
-                    "no value yet. Run a forward pass (e.g. under STATUS.INIT) before differentiating."
+                    f"{name}: the parameter {structure.paths[i]} ({type(structure.params[i]).__name__}) selected for "
+                    "differentiation has no value yet. Run a forward pass (e.g. under STATUS.INIT) before "
+                    "differentiating."
                 )
 
         def pure(chosen_values: list, *args: Any) -> tuple[Any, tuple]:
             full = list(values)
             for i, v in zip(chosen, chosen_values):
                 full[i] = v
-            out, changed = run_installed(fn, params, full, args, kwargs)
+            out, updates = structure.call(fn, full, *args)
             value, aux = out if has_aux else (out, None)
             if not (hasattr(value, "shape") and jnp.shape(value) == ()):
                 raise TypeError(
-                    f"{name}: the function must return a scalar (got shape {jnp.shape(value)}); "
-                    "sum or average the energy, e.g. jax.lax.pmean(model.energy().sum(), 'batch')."
+                    f"{name}: the function must return a scalar JAX array (got "
+                    f"{'shape ' + str(jnp.shape(value)) if hasattr(value, 'shape') else type(value).__name__}); "
+                    "sum or average the energy, e.g. jax.lax.pmean(model.energy().sum(), 'batch'), and return "
+                    "jnp.asarray(value) for a constant."
                 )
-            return value, (aux, changed)
+            return value, (aux, updates)
 
-        (value, (aux, changed)), grads = jax.value_and_grad(
+        (value, (aux, updates)), grads = jax.value_and_grad(
             pure, argnums=(0,) + tuple(a + 1 for a in argnums), has_aux=True
         )([values[i] for i in chosen], *args)
-        for i, new in changed.items():
-            params[i].value = new
-        tree = _gradient_tree(kwargs, {id(params[i]): g for i, g in zip(chosen, grads[0])})
+        merge(structure, updates)
+        tree = _gradient_tree(kwargs, {id(structure.params[i]): g for i, g in zip(chosen, grads[0])})
         if argnums:
             arg_grads = grads[1] if single_argnum else tuple(grads[1:])
             tree = (arg_grads, tree)

@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 import functools
-import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 
-from ..core._module import Module
-from ..core._random import RKG
-from ..core._structure import STRUCTURE
-from ._tracking import check_positional, collect, run_installed, static_state_restored
+from ..core._state import Structure, StructureKey, merge
+from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, split_kwargs, structure_cache_key
 
-_TOKENS: dict[tuple, int] = {}
-_VALUE_OF = operator.attrgetter("_value")
-_SET = object.__setattr__
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
 
 
 class _StatefulJit:
-    """A jitted function whose keyword arguments' parameters are read and written in place."""
+    """A jitted function whose keyword arguments' parameters are read and written in place.
+
+    The compiled function is pure: ``(key, values, *args) -> (out, updates)``, with the
+    structure's hashable key as its static argument (see `pcframe.core.split`).
+    """
 
     def __init__(self, fn: Callable, static_argnums: Sequence[int], donate_params: bool) -> None:
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
-        self._structures: dict[tuple, tuple] = {}
-        self._calls: list[tuple] = []
-        self._traces: dict[int, int] = {}
+        self.donate_params = donate_params
+        self._structures: dict[tuple, Structure] = {}
+        self._traces: dict[StructureKey, int] = {}
         self._compiled = jax.jit(
             self._pure,
             static_argnums=(0,) + tuple(i + 2 for i in self.static_argnums),
@@ -38,15 +36,23 @@ class _StatefulJit:
         )
         functools.update_wrapper(self, fn)
 
-    def _pure(self, token: int, values: list, *args: Any) -> tuple[Any, dict]:
-        self._count_trace(token)
-        params, kwargs = self._calls[-1]
-        with static_state_restored((kwargs, RKG)):
-            return run_installed(self.fn, params, values, args, kwargs)
+    def _pure(self, key: StructureKey, values: list, *args: Any) -> tuple[Any, dict[int, Any]]:
+        self._count_trace(key)
+        checks = RUNTIME_CHECKS.count
+        out = key.structure().call(self.fn, values, *args, restore_static=True)
+        if self.donate_params and RUNTIME_CHECKS.count != checks:
+            raise ValueError(
+                f"jit(donate_params=True): {getattr(self.fn, '__qualname__', self.fn)!r} contains run-time checks "
+                "(check_finite=True). A check that fails after the parameters were donated would delete every "
+                "weight of the model. Use donate_params=False while checking, or check_finite=False while donating."
+            )
+        return out
 
-    def _count_trace(self, token: int) -> None:
+    def _count_trace(self, key: StructureKey) -> None:
         """Warn once when one model structure keeps being traced: something changes on every call."""
-        self._traces[token] = count = self._traces.get(token, 0) + 1
+        if len(self._traces) >= _MAX_CACHED_STRUCTURES and key not in self._traces:
+            self._traces.clear()
+        self._traces[key] = count = self._traces.get(key, 0) + 1
         if count == _RETRACES_BEFORE_WARNING:
             warnings.warn(
                 f"pcframe.functional.jit: {getattr(self.fn, '__qualname__', self.fn)!r} has been traced and "
@@ -54,22 +60,20 @@ class _StatefulJit:
                 "its arguments keep changing: e.g. a new optax optimiser or DiscreteInference built inside the "
                 "training loop (create them once, before the loop), or a smaller last batch (drop or pad it).",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
 
-    def _structure(self, kwargs: dict[str, Any]) -> tuple:
-        objects = tuple(kwargs.values())
-        key = (STRUCTURE.value, tuple(kwargs), tuple(map(id, objects)))
-        found = self._structures.get(key)
+    def _structure(self, kwargs: dict[str, Any]) -> tuple[Structure, list[Any]]:
+        cache_key = structure_cache_key(kwargs)
+        found = self._structures.get(cache_key) if cache_key is not None else None
         if found is not None:
-            return found
-        tracked = collect(kwargs)
-        found = (tracked.params, _TOKENS.setdefault(tracked.signature, len(_TOKENS)))
-        if all(isinstance(obj, Module) for obj in objects):
+            return found, found.read(kwargs)
+        structure, values = split_kwargs(kwargs, "jit")
+        if cache_key is not None:
             if len(self._structures) >= _MAX_CACHED_STRUCTURES:
                 self._structures.clear()
-            self._structures[key] = found
-        return found
+            self._structures[cache_key] = structure
+        return structure, values
 
     def lower(self, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
         """Trace and lower the function for these arguments without running it or changing the model.
@@ -82,24 +86,19 @@ class _StatefulJit:
         **Example:** ``train.lower(x, y, model=model).compile().memory_analysis().temp_size_in_bytes``
         """
         check_positional(args, "jit")
-        params, token = self._structure(kwargs)
-        self._calls.append((params, kwargs))
-        try:
-            return self._compiled.lower(token, list(map(_VALUE_OF, params)), *args)
-        finally:
-            self._calls.pop()
+        structure, values = self._structure(kwargs)
+        return self._compiled.lower(structure.key, values, *args)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, "jit")
-        params, token = self._structure(kwargs)
-        values = list(map(_VALUE_OF, params))
-        self._calls.append((params, kwargs))
-        try:
-            out, changed = self._compiled(token, values, *args)
-        finally:
-            self._calls.pop()
-        for i, value in changed.items():
-            _SET(params[i], "_value", value)
+        structure, values = self._structure(kwargs)
+        if self.donate_params:
+            with deferred_interrupts():  # once donated, the old values are gone: the new ones must land
+                out, updates = self._compiled(structure.key, values, *args)
+                merge(structure, updates)
+            return out
+        out, updates = self._compiled(structure.key, values, *args)
+        merge(structure, updates)
         return out
 
 
@@ -107,24 +106,30 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     """Compile a function with `jax.jit`, tracking the parameters of its keyword arguments.
 
     Positional arguments are ordinary JAX inputs. Keyword arguments (models,
-    optimisers, dicts or lists of `Param`s) are tracked: their parameter values
-    enter the compiled function as inputs, and every parameter the function
-    changes is written back after the call, so the model is updated in place.
-    The global `RKG` is tracked too.
+    optimisers, dicts or lists of `Param`s, arrays) are split with
+    `pcframe.core.split`: their parameter values and arrays enter the compiled
+    function as traced inputs, and every parameter the function changes is
+    written back after the call, all or nothing, so the model is updated in
+    place. The global `RKG` is tracked too.
 
-    The parameter index of a model is cached per model structure, so a repeated
-    call costs little more than a plain `jax.jit` call, and the call never waits
-    for the result. A changed static value (e.g. a `static(...)` hyperparameter,
-    the train/eval mode) or a changed set of parameters triggers a new trace.
-    Static changes made *inside* the function (e.g. ``model.eval()``) are undone
-    at the end of tracing, because later calls skip the Python body.
+    The compiled function is cached under the structure of the keyword
+    arguments, compared by value: a changed static value (a `static(...)`
+    hyperparameter, a dict or list attribute edited in place, the train/eval
+    mode) or a changed set of parameters triggers a new trace; new values or new
+    batches of the same shapes do not. A repeated call costs little more than a
+    plain `jax.jit` call and never waits for the result. Static changes made
+    *inside* the function (e.g. ``model.eval()``) are undone at the end of
+    tracing, because later calls skip the Python body.
 
     **Arguments:**
 
     - `fn`: the function, ``fn(*args, **kwargs)``.
     - `static_argnums`: positions of positional arguments that are static.
     - `donate_params`: donate the parameter buffers to the computation (saves
-      memory on accelerators; old arrays of the model become invalid).
+      memory on accelerators; old arrays of the model become invalid). Refused
+      for functions with run-time checks (``check_finite=True``), which could fail
+      after donating; Ctrl-C during a donating call is held until the new values
+      are written.
 
     **Returns:** the compiled, stateful function.
 
@@ -142,3 +147,4 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     if fn is None:
         return lambda f: _StatefulJit(f, static_argnums, donate_params)
     return _StatefulJit(fn, static_argnums, donate_params)
+

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core._random import RandomKeyParam
-from ..core._tree import param_paths
-from ._tracking import check_positional, collect, run_installed, specs
+from ..core._state import Structure, merge
+from ._lift import check_positional, specs, split_kwargs
 
 
 def _batch_size(args: tuple, in_axes: Any, values: list, axes: list, axis_size: int | None) -> int | None:
@@ -31,18 +31,17 @@ def _batch_size(args: tuple, in_axes: Any, values: list, axes: list, axis_size: 
     return None
 
 
-def _check_batch_sizes(kwargs: dict[str, Any], tracked: Any, values: list, axes: list, size: int | None) -> None:
+def _check_batch_sizes(structure: Structure, values: list, axes: list, size: int | None) -> None:
     """Refuse batched parameters whose batch size differs from the inputs' (checked when traced)."""
     for i, (value, axis) in enumerate(zip(values, axes)):
         if axis is None or value is None or size is None:
             continue
         for leaf in jax.tree_util.tree_leaves(value):
             if jnp.ndim(leaf) > axis and jnp.shape(leaf)[axis] != size:
-                path = param_paths(kwargs).get(id(tracked.params[i]), type(tracked.params[i]).__name__)
                 raise ValueError(
-                    f"vmap: the parameter {path} has size {jnp.shape(leaf)[axis]} along its batch axis {axis} but "
-                    f"the batch has size {size}. Its value comes from a batch of another size: clear the Vodes "
-                    "before the new batch with model.clear_params(pxc.VodeParam) (pcframe.pc.VodeParam)."
+                    f"vmap: the parameter {structure.paths[i]} has size {jnp.shape(leaf)[axis]} along its batch axis "
+                    f"{axis} but the batch has size {size}. Its value comes from a batch of another size: clear the "
+                    "Vodes before the new batch with model.clear_params(pxc.VodeParam) (pcframe.pc.VodeParam)."
                 )
 
 
@@ -84,36 +83,34 @@ def vmap(
         @functools.wraps(fn)
         def vectorised(*args: Any, **kwargs: Any) -> Any:
             check_positional(args, "vmap")
-            tracked = collect(kwargs)
-            params = tracked.params
-            axes = specs(kwargs_mask, kwargs, tracked, None, "vmap")
-            values = [p._value for p in params]
-            size = _batch_size(args, in_axes, values, axes, axis_size)
-            _check_batch_sizes(kwargs, tracked, values, axes, size)
+            structure, values = split_kwargs(kwargs, "vmap")
+            params = structure.params
+            n = len(params)
+            axes = specs(kwargs_mask, kwargs, structure, None, "vmap") + [None] * (len(values) - n)
+            size = _batch_size(args, in_axes, values[:n], axes[:n], axis_size)
+            _check_batch_sizes(structure, values[:n], axes[:n], size)
             advanced: dict[int, Any] = {}
             if size is not None:
                 for i, param in enumerate(params):
                     if isinstance(param, RandomKeyParam) and axes[i] is None and values[i] is not None:
                         keys = jax.random.split(values[i], size + 1)
                         advanced[i], values[i], axes[i] = keys[0], keys[1:], 0
-
-            changed_positions: list[int] = []
+            changed: list[int] = []
 
             def traced(values: list, *args: Any) -> tuple[Any, list]:
-                out, changed = run_installed(fn, params, values, args, kwargs)
-                changed_positions.extend(sorted(changed))
-                return out, [changed.get(i, v) for i, v in enumerate(values)]
+                out, updates = structure.call(fn, values, *args)
+                changed.extend(sorted(updates))
+                return out, [updates.get(i, v) for i, v in enumerate(values[:n])]
 
-            arg_axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else in_axes
+            arg_axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
             out, new_values = jax.vmap(
                 traced,
-                in_axes=(axes, *arg_axes) if isinstance(arg_axes, tuple) else (axes,) + (arg_axes,) * len(args),
-                out_axes=(out_axes, axes),
+                in_axes=(axes, *arg_axes),
+                out_axes=(out_axes, axes[:n]),
                 axis_name=axis_name,
                 axis_size=axis_size,
             )(values, *args)
-            for i in changed_positions:
-                params[i].value = advanced.get(i, new_values[i])
+            merge(structure, {i: advanced.get(i, new_values[i]) for i in changed})
             return out
 
         return vectorised

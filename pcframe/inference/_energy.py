@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core._param import Param
-from ..functional._tracking import collect, installed
+from ..core._random import RKG
+from ..core._state import merge, split
 from ..functional._vmap import vmap
 from ..pc._energy_module import EnergyModule
 from ..pc._status import STATUS
@@ -158,44 +159,43 @@ class EnergyFunction:
     """
 
     def __init__(self, model: EnergyModule, x: Any = None, wrt: Any = FREE) -> None:
-        tracked = collect({"model": model})
+        structure, values = split({"model": model}, implicit=(RKG,))
         predicate = as_predicate(wrt)
+        own = {id(p) for p in model.parameters()}
         self.model, self.x = model, x
-        self._all = tracked.params
+        self._structure, self._values = structure, values
         self._positions = [
-            i for i, p in enumerate(tracked.params[: tracked.n_user]) if predicate(p) and p.value is not None
+            i for i, p in enumerate(structure.params) if id(p) in own and predicate(p) and values[i] is not None
         ]
         if not self._positions:
             raise ValueError(
                 f"EnergyFunction: no parameter of {type(model).__name__} matches {wrt!r} with a value. "
-                "Initialise the activities first (init_forward / init_random)."
+                "Initialise the activities first (init_forward / init_random), and check that the nodes to "
+                "infer are not all frozen."
             )
 
     @property
     def params(self) -> list[Param]:
         """The selected parameters, in the order of the value lists."""
-        return [self._all[i] for i in self._positions]
+        return [self._structure.params[i] for i in self._positions]
 
     def initial(self) -> list[Any]:
         """The current values of the selected parameters."""
-        return [self._all[i].value for i in self._positions]
+        return [self._structure.params[i].value for i in self._positions]
 
-    def _installed(self, z: Sequence[Any]):
-        values = [p.value for p in self._all]
+    def _evaluate(self, z: Sequence[Any]) -> tuple[Any, Any]:
+        values = list(self._values)
         for i, v in zip(self._positions, z):
             values[i] = v
-        return installed(self._all, values)
+        return self._structure.call(lambda *, model: batch_energy(model, self.x), values)[0]
 
     def __call__(self, z: Sequence[Any]) -> Any:
-        with self._installed(z):
-            return batch_energy(self.model, self.x)[0]
+        return self._evaluate(z)[0]
 
     def with_layers(self, z: Sequence[Any]) -> tuple[Any, Any]:
         """``(F, per_layer)`` at ``z`` (use with ``jax.value_and_grad(..., has_aux=True)``)."""
-        with self._installed(z):
-            return batch_energy(self.model, self.x)
+        return self._evaluate(z)
 
     def write(self, z: Sequence[Any]) -> None:
-        """Store ``z`` in the selected parameters."""
-        for i, v in zip(self._positions, z):
-            self._all[i].value = v
+        """Store ``z`` in the selected parameters (all or nothing)."""
+        merge(self._structure, dict(zip(self._positions, z)))

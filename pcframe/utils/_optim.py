@@ -7,9 +7,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from jax.core import Tracer
 
 from ..core._module import Module
-from ..core._param import Param, StaticParam
+from ..core._param import GRADIENT_OF, Param, StaticParam
+from ..core._state import assign
+from ..core._tracing import is_tracked
 from ..core._tree import collect_params, is_param, keystr
 
 
@@ -97,7 +100,7 @@ class Optim(Module):
         self.state.value = None
 
     def step(self, module: Any, grads: Any, scale_by_batch_size: bool = False) -> None:
-        """Update the owned parameters of `module` in place from `grads`.
+        """Update the owned parameters of `module` in place from `grads`, all or nothing.
 
         **Arguments:**
 
@@ -111,20 +114,18 @@ class Optim(Module):
         if self.state.value is None:
             raise ValueError("Optim.step: the optimiser has no state; call init(params) first.")
         owned = {id(p): i for i, p in enumerate(self._owned.params)}
-        params_at = dict(jax.tree_util.tree_flatten_with_path(module, is_leaf=is_param)[0])
         gradients: list[Any] = [None] * len(owned)
+        by_path = None
         for path, grad in jax.tree_util.tree_flatten_with_path(grads, is_leaf=is_param)[0]:
             if not isinstance(grad, Param):
                 continue
-            param = params_at.get(path)
+            param = grad.__dict__.get(GRADIENT_OF)
+            if param is None:  # a gradient tree built by hand: find the parameter at the same place
+                by_path = by_path or dict(jax.tree_util.tree_flatten_with_path(module, is_leaf=is_param)[0])
+                param = by_path.get(path)
             i = owned.get(id(param))
             if i is None:
-                raise ValueError(
-                    f"Optim.step: got a gradient for {keystr(path) or 'the root'}, which "
-                    + ("is not a parameter of the given module" if param is None else "this optimiser does not own")
-                    + ". Pass the module the gradients were taken of (optim.step(model, g['model'])) and "
-                    "differentiate only parameters the optimiser was created with."
-                )
+                raise ValueError(_not_owned(path, param, grad))
             if _shapes(grad.value) != _shapes(param.value):
                 raise ValueError(
                     f"Optim.step: the gradient for {keystr(path)} has shape {_shapes(grad.value)} but the "
@@ -135,7 +136,15 @@ class Optim(Module):
         self.apply(gradients)
 
     def apply(self, gradients: list[Any]) -> None:
-        """Apply one update from a list of gradients aligned with `params` (`None`: leave that one alone)."""
+        """Apply one update from a list of gradients aligned with `params` (`None`: leave that one alone).
+
+        Every new value is computed first and then written, with the new optimiser
+        state, in one step: an error or Ctrl-C leaves parameters and state as they were.
+
+        **Arguments:**
+
+        - `gradients`: one gradient (or `None`) per parameter of `params`, in that order.
+        """
         params = self._owned.params
         values = [p.value for p in params]
         filled = [jnp.zeros_like(v) if g is None else g for v, g in zip(values, gradients)]
@@ -144,7 +153,24 @@ class Optim(Module):
             jax.tree_util.tree_map(lambda v, u: (v + u).astype(v.dtype), value, update)
             for value, update in zip(values, updates)
         ]
-        self.state.value = state  # nothing is written before every new value exists: a failure changes nothing
-        for param, value, grad in zip(params, new, gradients):
-            if grad is not None:
-                param.value = value
+        chosen = [i for i, g in enumerate(gradients) if g is not None]
+        assign([self.state, *(params[i] for i in chosen)], [state, *(new[i] for i in chosen)])
+
+
+def _not_owned(path: Any, param: Any, grad: Param) -> str:
+    where = keystr(path) or "the root"
+    if param is None:
+        reason = "is not a parameter of the given module"
+    elif any(isinstance(leaf, Tracer) for leaf in jax.tree_util.tree_leaves(grad.value)) and not is_tracked(param):
+        return (
+            f"Optim.step: got a gradient for {where}, a copy of the model's parameter made by jax.jit, "
+            "eqx.filter_jit or jax.vmap around the step: those hand the function copies of the model, so the "
+            "optimiser's own parameters would never change. Compile the step with pcframe.functional.jit and pass "
+            "the model and optimisers as keyword arguments (step(x, y, model=model, optim=optim))."
+        )
+    else:
+        reason = "this optimiser does not own"
+    return (
+        f"Optim.step: got a gradient for {where}, which {reason}. Pass the module the gradients were taken of "
+        "(optim.step(model, g['model'])) and differentiate only parameters the optimiser was created with."
+    )

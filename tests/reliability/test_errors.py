@@ -259,12 +259,12 @@ CASES = {
     "grad-mask-selects-nothing": (
         lambda: pxf.grad(pxu.Mask(pxu.OptimState, (False, True)))(lambda *, model: 0.0)(model=pcmlp_and_optim()[0]),
         ValueError,
-        "grad: the mask selects no parameter of the keyword arguments \\['model'\\].*Check the mask's filter",
+        "grad: the mask Mask\\(OptimState, map_to=\\(False, True\\)\\) selects no parameter of the keyword arguments \\['model'\\].*Check the mask's filter",
     ),
     "grad-non-scalar": (
         lambda: pxf.grad(GRAD_W)(lambda x, *, model: model.layers[0](x))(jnp.ones(3), model=built()),
         TypeError,
-        r"grad: the function must return a scalar \(got shape \(4,\)\); sum or average",
+        r"grad: the function must return a scalar JAX array \(got shape \(4,\)\); sum or average",
     ),
     "grad-param-without-value": (
         lambda: pxf.grad(pxu.Mask(pxc.VodeParam, (False, True)))(lambda *, model: 0.0)(model=PCMLP([3, 2, 2])),

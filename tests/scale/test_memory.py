@@ -16,8 +16,6 @@ import pytest
 import pcframe as px
 import pcframe.inference as pxi
 import pcframe.nn as pxnn
-from pcframe.core._tree import collect_params
-from pcframe.functional._tracking import installed
 from pcframe.models import PCMLP
 
 DEPTH, WIDTH, BATCH = 12, 64, 32
@@ -35,19 +33,21 @@ def deep():
 
 def energy_after_inference(model, inference):
     """A pure function ``f(weights, x, y)``: the energy after `inference`, the model's state left untouched."""
-    params = collect_params([model, px.RKG])
-    positions = [i for i, p in enumerate(params) if isinstance(p, pxnn.LayerParam)]
+    structure, values = px.split({"model": model}, implicit=(px.RKG,))
+    positions = [i for i, p in enumerate(structure.params) if isinstance(p, pxnn.LayerParam)]
+
+    def energy(x, y, *, model):
+        pxi.init_forward(model, x, y)
+        inference.run(model, x)
+        return pxi.batch_energy(model, x)[0]
 
     def f(weights, x, y):
-        values = [p.value for p in params]
+        installed = list(values)
         for i, w in zip(positions, weights):
-            values[i] = w
-        with installed(params, values):
-            pxi.init_forward(model, x, y)
-            inference.run(model, x)
-            return pxi.batch_energy(model, x)[0]
+            installed[i] = w
+        return structure.call(energy, installed, x, y)[0]
 
-    return f, [params[i].value for i in positions]
+    return f, [values[i] for i in positions]
 
 
 def temp_bytes(fn, *args):

@@ -1,0 +1,450 @@
+"""Functionalisation: the state of stateful modules as a hashable structure plus a flat list of values.
+
+Every stateful transform of pcframe is this primitive lifted over a JAX transform:
+
+```python
+structure, values = split(kwargs)                  # 1. what the call touches
+out, updates = structure.call(fn, values, *args)   # 2. a pure function of `values` (run under any JAX transform)
+merge(structure, updates)                          # 3. one all-or-nothing write-back
+```
+
+`split` walks the keyword arguments (and the global `RKG`) once. Each dynamic
+`Param` becomes one entry of `values` (shared parameters once), and so does every
+array that is not inside a `Param` (a batch passed by keyword, a NumPy attribute
+of a module): arrays are data, traced like the parameters, never constants
+baked into a trace. Everything else (module types and attributes, parameter
+types and metadata, static values, which entries are shared) goes into the
+structure's *signature*, hashed **by value**: a dict hyperparameter edited in
+place gives a different signature, so a cached trace is never reused for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from itertools import repeat
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+from jax.core import Tracer
+
+from ._containers import TrackedDict, TrackedList
+from ._identity import ById
+from ._module import Module, is_dynamic
+from ._param import Param, StaticParam
+from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
+
+_VALUE = "_value"
+_SET = object.__setattr__
+_ARRAYS = (jax.Array, np.ndarray)
+
+
+def freeze(value: Any) -> Any:
+    """A hashable stand-in for a static value that compares **by value**.
+
+    Lists, tuples, dicts, sets, NumPy arrays and dataclasses are converted
+    recursively (so editing one in place changes its frozen form); numbers keep
+    their type (``1`` and ``1.0`` differ); other hashable objects stand for
+    themselves; an unhashable object of another kind is compared by identity.
+
+    **Arguments:**
+
+    - `value`: any static value.
+
+    **Returns:** a hashable object.
+    """
+    if isinstance(value, (bool, int, float, complex)):
+        return (type(value), value)
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(map(freeze, value)))
+    if isinstance(value, dict):
+        return (type(value), tuple((key, freeze(item)) for key, item in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), frozenset(map(freeze, value)))
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.shape, value.dtype.str, value.tobytes())
+    if isinstance(value, types.SimpleNamespace):
+        return (type(value), freeze(vars(value)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), tuple(freeze(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    try:
+        hash(value)
+    except TypeError:
+        return ById(value)
+    return value
+
+
+class StructureKey:
+    """The hashable part of a `Structure`: what a compiled function may be cached under.
+
+    Equal keys mean "the same computation on the same kinds of values". The key
+    refers to its structure weakly, so a cache that keeps the key (`jax.jit`'s)
+    does not keep the model alive.
+
+    **Arguments:**
+
+    - `signature`: the structure's hashable description.
+    - `structure`: the `Structure` it belongs to.
+
+    **Example:** ``jax.jit(pure, static_argnums=0)(structure.key, values)``
+    """
+
+    __slots__ = ("signature", "_hash", "_structure", "__weakref__")
+
+    def __init__(self, signature: tuple, structure: Structure) -> None:
+        self.signature = signature
+        self._hash = hash(signature)
+        self._structure = weakref.ref(structure)
+
+    def structure(self) -> Structure:
+        """The structure of the call in progress."""
+        found = self._structure()
+        if found is None:
+            raise RuntimeError("pcframe: a StructureKey outlived its Structure; split the arguments again.")
+        return found
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other or (isinstance(other, StructureKey) and self.signature == other.signature)
+
+    def __repr__(self) -> str:
+        return f"StructureKey(<{len(self.signature)} entries>)"
+
+
+class _Walk:
+    """Builds a `Structure` from keyword arguments: one pass over every module, container and leaf."""
+
+    def __init__(self) -> None:
+        self.signature: list[Any] = []
+        self.params: list[Param] = []
+        self.paths: list[str] = []
+        self.param_index: dict[int, int] = {}
+        self.modules: list[Module] = []
+        self.module_index: dict[int, int] = {}
+        self.containers: list[Any] = []
+        self.slots: list[tuple[Any, Any]] = []
+        self.slot_values: list[Any] = []
+
+    def module(self, module: Module, path: str) -> None:
+        found = self.module_index.get(id(module))
+        if found is not None:
+            self.signature.append(("shared module", found))
+            return
+        self.module_index[id(module)] = len(self.modules)
+        self.modules.append(module)
+        self.signature.append(("module", type(module)))
+        attributes = module.__dict__
+        for name, value in attributes.items():
+            if is_dynamic(value):
+                self.signature.append(("attribute", name))
+                self.value(value, f"{path}.{name}", attributes, name)
+            else:
+                self.signature.append(("static", name, freeze(value)))
+
+    def value(self, value: Any, path: str, owner: Any = None, key: Any = None) -> None:
+        """Walk one dynamic value; `owner[key]` is where it is stored, when that can be set in place."""
+        if isinstance(value, Param):
+            self.param(value, path)
+        elif isinstance(value, Module):
+            self.module(value, path)
+        elif isinstance(value, _ARRAYS):
+            self.array(value, owner, key)
+        elif isinstance(value, (TrackedList, TrackedDict)):
+            self.containers.append(value)
+            items = enumerate(value) if isinstance(value, list) else value.items()
+            self.signature.append((type(value), len(value) if isinstance(value, list) else tuple(value)))
+            for index, item in items:
+                self.value(item, f"{path}[{index!r}]", value, index)
+        elif isinstance(value, (list, tuple, dict)) or isinstance(value, eqx.Module):
+            leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
+            self.signature.append(("tree", treedef))
+            for position, leaf in enumerate(leaves):
+                self.value(leaf, f"{path}<{position}>")
+        else:
+            self.signature.append(("static leaf", freeze(value)))
+
+    def param(self, param: Param, path: str) -> None:
+        if isinstance(param, StaticParam):
+            self.signature.append(("static param", type(param), freeze(param._value), _metadata(param)))
+            return
+        found = self.param_index.get(id(param))
+        if found is not None:
+            self.signature.append(("shared param", found))
+            return
+        self.param_index[id(param)] = len(self.params)
+        self.params.append(param)
+        self.paths.append(path)
+        self.signature.append(("param", type(param), _metadata(param)))
+
+    def array(self, array: Any, owner: Any, key: Any) -> None:
+        if owner is None:  # inside a tuple or an equinox module: cannot be swapped for a traced value
+            frozen = ById(array) if isinstance(array, jax.Array) else freeze(array)
+            self.signature.append(("constant", frozen))
+            return
+        self.signature.append(("data",))
+        self.slots.append((owner, key))
+        self.slot_values.append(array)
+
+
+def _is_stateful(x: Any) -> bool:
+    return isinstance(x, (Module, Param))
+
+
+def _metadata(param: Param) -> tuple:
+    return tuple((name, freeze(value)) for name, value in param.__dict__.items() if name != _VALUE)
+
+
+class Structure:
+    """The static description of keyword arguments' state, and the objects it was read from.
+
+    Made by `split`. `key` is hashable and compares by value (see `StructureKey`);
+    `params` are the dynamic `Param`s in the order of the values (shared ones once),
+    `paths` their readable locations (``model.layers[0].nn.weight``).
+
+    **Arguments:**
+
+    - `walk`: the result of walking the keyword arguments (internal; use `split`).
+    - `recipes`: how to rebuild each keyword argument around traced arrays (internal).
+
+    **Example:** ``structure, values = split({"model": model}); structure.paths[0]``
+    """
+
+    def __init__(self, walk: _Walk, recipes: dict[str, tuple]) -> None:
+        self.params = tuple(walk.params)
+        self.paths = tuple(walk.paths)
+        self.modules = tuple(walk.modules)
+        self.containers = tuple(walk.containers)
+        self.slots = tuple(walk.slots)
+        self.recipes = recipes
+        self.key = StructureKey(tuple(walk.signature), self)
+        self._ids = {id(p) for p in self.params}
+
+    def __repr__(self) -> str:
+        return f"Structure({len(self.params)} params, {len(self.slots)} module arrays, kwargs {list(self.recipes)})"
+
+    def read(self, kwargs: dict[str, Any]) -> list[Any]:
+        """The current values for a call with `kwargs` (which must have this structure, as when split)."""
+        values = [p._value for p in self.params]
+        values.extend(owner[key] for owner, key in self.slots)
+        for name, recipe in self.recipes.items():
+            if recipe[0] is _ARRAY:
+                values.append(kwargs[name])
+            elif recipe[0] is _TREE:
+                leaves = jax.tree_util.tree_flatten(kwargs[name], is_leaf=_is_stateful)[0]
+                values.extend(leaf for leaf, kept in zip(leaves, recipe[2]) if kept is _DATA)
+        return values
+
+    def kwargs(self, data: Sequence[Any]) -> dict[str, Any]:
+        """The keyword arguments to call the user's function with, `data` in place of their arrays."""
+        kwargs = {}
+        it = iter(data)
+        for name, recipe in self.recipes.items():
+            if recipe[0] is _ARRAY:
+                kwargs[name] = next(it)
+            elif recipe[0] is _TREE:
+                kwargs[name] = recipe[1].unflatten([next(it) if leaf is _DATA else leaf for leaf in recipe[2]])
+            else:
+                kwargs[name] = recipe[1]
+        return kwargs
+
+    def call(
+        self, fn: Callable, values: Sequence[Any], *args: Any, restore_static: bool = False
+    ) -> tuple[Any, dict[int, Any]]:
+        """Run ``fn(*args, **kwargs)`` with `values` installed: a pure function of `values` and `args`.
+
+        The values are put into the very same `Param` objects (and containers) the
+        structure was split from, and the originals are put back before returning,
+        whatever happens. On an exception, every parameter's metadata is restored
+        too; with `restore_static`, so is all static state of the modules (what
+        `jit` needs: later calls skip the Python body, so its static changes must
+        not outlive the trace).
+
+        **Arguments:**
+
+        - `fn`: the user's function.
+        - `values`: as from `split` (or traced stand-ins for them).
+        - `*args`: positional arguments passed through.
+        - `restore_static`: undo static changes made by `fn`.
+
+        **Returns:** ``(out, updates)``, `updates` mapping the position of every
+        parameter `fn` changed to its new value.
+        """
+        params = self.params
+        n = len(params)
+        saved_values = [p._value for p in params]
+        saved_meta = [dict(p.__dict__) for p in params]
+        saved_slots = [owner[key] for owner, key in self.slots]
+        saved_static = _snapshot(self) if restore_static else None
+        failed = False
+        _install(params, values[:n])
+        _fill(self.slots, values[n : n + len(self.slots)])
+        try:
+            with tracked(self._ids):
+                out = fn(*args, **self.kwargs(values[n + len(self.slots) :]))
+                updates = {i: p._value for i, p in enumerate(params) if p._value is not values[i]}
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if failed:
+                for param, meta in zip(params, saved_meta):
+                    param.__dict__.clear()
+                    param.__dict__.update(meta)
+            if saved_static is not None:
+                _restore(saved_static)
+            _install(params, saved_values)
+            _fill(self.slots, saved_slots)
+        return out, updates
+
+
+_DATA, _ARRAY, _TREE, _OBJECT = object(), object(), object(), object()
+
+
+def _install(params: Sequence[Param], values: Sequence[Any]) -> None:
+    """Set every value in one C-level pass (no Python line runs in between, so Ctrl-C cannot split it)."""
+    deque(map(_SET, params, repeat(_VALUE), values), maxlen=0)
+
+
+def _fill(slots: Sequence[tuple[Any, Any]], values: Sequence[Any]) -> None:
+    for (owner, key), value in zip(slots, values):
+        (list.__setitem__ if isinstance(owner, list) else dict.__setitem__)(owner, key, value)
+
+
+def _snapshot(structure: Structure) -> tuple:
+    return (
+        [(m, dict(m.__dict__)) for m in structure.modules],
+        [(c, list(c) if isinstance(c, list) else dict(c)) for c in structure.containers],
+        [(p, {k: v for k, v in p.__dict__.items() if k != _VALUE}) for p in structure.params],
+    )
+
+
+def _restore(snapshot: tuple) -> None:
+    modules, containers, params = snapshot
+    for module, state in modules:
+        module.__dict__.clear()
+        module.__dict__.update(state)
+    for container, state in containers:
+        if isinstance(container, list):
+            list.__setitem__(container, slice(None), state)
+        else:
+            dict.clear(container)
+            dict.update(container, state)
+    for param, state in params:
+        value = param.__dict__[_VALUE]
+        param.__dict__.clear()
+        param.__dict__.update(state)
+        param.__dict__[_VALUE] = value
+
+
+def split(kwargs: dict[str, Any], implicit: Sequence[Module] = ()) -> tuple[Structure, list[Any]]:
+    """Split keyword arguments into a hashable `Structure` and the flat list of their values.
+
+    The values are those of every dynamic `Param` (shared ones once), then every
+    array held in a module's attributes, lists or dicts, then every array among the
+    keyword arguments themselves. `implicit` modules (the transforms pass the
+    global `RKG`) are tracked as if they were passed too.
+
+    **Arguments:**
+
+    - `kwargs`: a dict of keyword arguments (models, optimisers, containers, arrays, static values).
+    - `implicit`: extra modules to track.
+
+    **Returns:** ``(structure, values)``.
+
+    **Example:**
+
+    ```python
+    def checkpointed(fn):          # a stateful jax.checkpoint written with the primitive
+        def wrapped(*args, **kwargs):
+            structure, values = split(kwargs)
+            pure = lambda values, *args: structure.call(fn, values, *args)
+            out, updates = jax.checkpoint(pure)(values, *args)
+            merge(structure, updates)
+            return out
+        return wrapped
+    ```
+    """
+    walk = _Walk()
+    recipes: dict[str, tuple] = {}
+    data: list[Any] = []
+    for name, value in kwargs.items():
+        if isinstance(value, Module):
+            walk.signature.append(("kwarg module", name))
+            walk.module(value, name)
+            recipes[name] = (_OBJECT, value)
+        elif isinstance(value, _ARRAYS):
+            walk.signature.append(("kwarg array", name))
+            recipes[name] = (_ARRAY,)
+            data.append(value)
+        else:
+            leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
+            walk.signature.append(("kwarg tree", name, treedef))
+            kept = []
+            for position, leaf in enumerate(leaves):
+                if isinstance(leaf, _ARRAYS):
+                    walk.signature.append(("data",))
+                    data.append(leaf)
+                    kept.append(_DATA)
+                else:
+                    walk.value(leaf, f"{name}<{position}>")
+                    kept.append(leaf)
+            recipes[name] = (_TREE, treedef, kept) if any(leaf is _DATA for leaf in kept) else (_OBJECT, value)
+    for module in implicit:
+        walk.signature.append(("implicit",))
+        walk.module(module, type(module).__name__)
+    structure = Structure(walk, recipes)
+    return structure, [p._value for p in structure.params] + walk.slot_values + data
+
+
+def merge(structure: Structure, updates: dict[int, Any] | Sequence[Any]) -> None:
+    """Write new values into the structure's parameters, all or nothing.
+
+    Every new value is checked first; then all are set in one pass that Ctrl-C
+    cannot interrupt half-way, so the parameters hold either all the old or all
+    the new values. A traced value for a parameter that no enclosing pcframe
+    transform tracks is refused (`LeakedTracerError`), naming the parameter.
+
+    **Arguments:**
+
+    - `structure`: from `split`.
+    - `updates`: ``{position: value}`` as returned by `Structure.call`, or a list of
+      new values for all of ``structure.params``.
+
+    **Example:** ``merge(structure, updates)``
+    """
+    if isinstance(updates, dict):
+        positions, values = list(updates), list(updates.values())
+    else:
+        positions, values = range(len(updates)), list(updates)
+    params = structure.params
+    assign([params[i] for i in positions], values, [structure.paths[i] for i in positions])
+
+
+def assign(params: Sequence[Param], values: Sequence[Any], names: Sequence[str] | None = None) -> None:
+    """Set ``params[i].value = values[i]`` for every `i`, all or nothing.
+
+    The checks run first (a traced value may only go into a parameter that an
+    enclosing pcframe transform tracks); then every value is set in one C-level
+    pass, which Ctrl-C cannot split.
+
+    **Arguments:**
+
+    - `params`: the parameters to set.
+    - `values`: their new values.
+    - `names`: readable names of the parameters for the error message (default: their types).
+
+    **Example:** ``assign([optim.state, *weights], [new_state, *new_weights])``
+    """
+    if any(map(isinstance, values, repeat(Tracer))):
+        for position, (param, value) in enumerate(zip(params, values)):
+            if isinstance(value, Tracer) and not is_tracked(param):
+                name = names[position] if names is not None else type(param).__name__
+                raise LeakedTracerError(leak_message(f"The parameter {name}"))
+    _install(params, values)

@@ -1,0 +1,65 @@
+"""Which parameters may hold traced values: the guard against tracers leaking into a model.
+
+A pcframe transform installs traced values into the parameters it tracks while
+JAX traces, and takes them out again before it returns. Any *other* parameter
+that receives a traced value has escaped pcframe's tracking: the model was
+captured by closure inside a transform, or the code runs under `jax.jit`,
+`eqx.filter_jit` or `jax.vmap` without a pcframe transform around the model.
+Left alone, such a parameter keeps a dead tracer (and every later use fails far
+from the cause) or, worse, the update is silently baked into the compiled code.
+`check_write` refuses it at the point it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from jax.core import Tracer
+
+_ACTIVE: list[set[int]] = []
+
+
+class LeakedTracerError(RuntimeError):
+    """A traced value was written into a `Param` that no enclosing pcframe transform tracks."""
+
+
+@contextmanager
+def tracked(ids: set[int]) -> Iterator[None]:
+    """Allow the parameters with these ids (and parameters created in the block) to hold traced values."""
+    _ACTIVE.append(set(ids))
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+
+
+def adopt(param: Any) -> None:
+    """A parameter created inside a transform may hold that transform's traced values."""
+    if _ACTIVE:
+        _ACTIVE[-1].add(id(param))
+
+
+def is_tracked(param: Any) -> bool:
+    """Whether an enclosing pcframe transform tracks `param`."""
+    key = id(param)
+    return any(key in ids for ids in _ACTIVE)
+
+
+def leak_message(name: str) -> str:
+    """The explanation given when `name` would be left holding a traced value."""
+    return (
+        f"{name} would be left holding a traced value (a JAX tracer): no enclosing pcframe transform tracks it. "
+        "This happens when a model or optimiser is captured by closure inside pcframe.functional.jit (or "
+        "another pcframe transform), or when a step runs under jax.jit, eqx.filter_jit or jax.vmap, which trace "
+        "or copy the model without pcframe. Pass every model and optimiser as a keyword argument of a "
+        "pcframe.functional.jit function instead: `@pxf.jit def step(x, y, *, model, optim): ...` called as "
+        "`step(x, y, model=model, optim=optim)`; the packaged steps (train_supervised, ...) need no jit around them."
+    )
+
+
+def check_write(param: Any, value: Any) -> None:
+    """Refuse to store a traced `value` in an untracked `param` (raises `LeakedTracerError`)."""
+    if isinstance(value, Tracer) and not is_tracked(param):
+        raise LeakedTracerError(leak_message(f"The parameter {type(param).__name__}"))
