@@ -38,6 +38,7 @@ from ._identity import ById
 from ._module import Module, is_dynamic
 from ._param import Param, StaticParam
 from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
+from ._tree import keystr
 
 _VALUE = "_value"
 _SET = object.__setattr__
@@ -163,10 +164,10 @@ class _Walk:
             for index, item in items:
                 self.value(item, f"{path}[{index!r}]", value, index)
         elif isinstance(value, (list, tuple, dict)) or isinstance(value, eqx.Module):
-            leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
+            leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
             self.signature.append(("tree", treedef))
-            for position, leaf in enumerate(leaves):
-                self.value(leaf, f"{path}<{position}>")
+            for where, leaf in leaves:
+                self.value(leaf, path + _keystr(where))
         else:
             self.signature.append(("static leaf", freeze(value)))
 
@@ -191,6 +192,11 @@ class _Walk:
         self.signature.append(("data",))
         self.slots.append((owner, key))
         self.slot_values.append(array)
+
+
+def _keystr(path: tuple) -> str:
+    text = keystr(path)
+    return text if text.startswith("[") or not text else "." + text
 
 
 def _is_stateful(x: Any) -> bool:
@@ -384,16 +390,16 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] = ()) -> tuple[Stru
             recipes[name] = (_ARRAY,)
             data.append(value)
         else:
-            leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
+            leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
             walk.signature.append(("kwarg tree", name, treedef))
             kept = []
-            for position, leaf in enumerate(leaves):
+            for where, leaf in leaves:
                 if isinstance(leaf, _ARRAYS):
                     walk.signature.append(("data",))
                     data.append(leaf)
                     kept.append(_DATA)
                 else:
-                    walk.value(leaf, f"{name}<{position}>")
+                    walk.value(leaf, name + _keystr(where))
                     kept.append(leaf)
             recipes[name] = (_TREE, treedef, kept) if any(leaf is _DATA for leaf in kept) else (_OBJECT, value)
     for module in implicit:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core._param import Param
 from ..core._tree import is_param, param_paths
+from ..functional._lift import note_runtime_check
 from ..pc._energy_module import EnergyModule
 
 REPORT = "nonfinite"
@@ -109,6 +110,7 @@ def error_if_not_finite(model: EnergyModule, per_layer: Any, where: str, value: 
 
     **Example:** ``z = error_if_not_finite(model, per_layer, "DiscreteInference", z)``
     """
+    note_runtime_check()
     for i, name in enumerate(vode_names(model)):
         value = eqx.error_if(
             value,

@@ -7,12 +7,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from jax.core import Tracer
 
 from ..core._module import Module
 from ..core._param import GRADIENT_OF, Param, StaticParam
 from ..core._state import assign
-from ..core._tracing import is_tracked
 from ..core._tree import collect_params, is_param, keystr
 
 
@@ -89,9 +87,11 @@ class Optim(Module):
                 self._owned = _ParamRefs(owned)
         empty = [p for p in self._owned.params if p.value is None]
         if empty:
+            kinds = ", ".join(sorted({type(p).__qualname__ for p in empty}))
             raise ValueError(
-                f"Optim: {len(empty)} parameter(s) ({type(empty[0]).__name__}) have no value yet. "
-                "Run a forward pass under STATUS.INIT before creating or re-initialising the optimiser."
+                f"Optim: {len(empty)} parameter(s) ({kinds}) have no value yet. To optimise a model's weights, "
+                "select them with a Mask: Optim(tx, pxu.Mask(pxnn.LayerParam)(model)); to optimise activities, "
+                "run a forward pass under STATUS.INIT before creating or re-initialising the optimiser."
             )
         self.state.value = self.tx.value.init([p.value for p in self._owned.params])
 
@@ -125,7 +125,7 @@ class Optim(Module):
                 param = by_path.get(path)
             i = owned.get(id(param))
             if i is None:
-                raise ValueError(_not_owned(path, param, grad))
+                raise ValueError(_not_owned(path, param, module, owned))
             if _shapes(grad.value) != _shapes(param.value):
                 raise ValueError(
                     f"Optim.step: the gradient for {keystr(path)} has shape {_shapes(grad.value)} but the "
@@ -157,16 +157,17 @@ class Optim(Module):
         assign([self.state, *(params[i] for i in chosen)], [state, *(new[i] for i in chosen)])
 
 
-def _not_owned(path: Any, param: Any, grad: Param) -> str:
+def _not_owned(path: Any, param: Any, module: Any, owned: dict[int, int]) -> str:
     where = keystr(path) or "the root"
     if param is None:
         reason = "is not a parameter of the given module"
-    elif any(isinstance(leaf, Tracer) for leaf in jax.tree_util.tree_leaves(grad.value)) and not is_tracked(param):
+    elif not any(id(p) in owned for p in collect_params(module)):
         return (
-            f"Optim.step: got a gradient for {where}, a copy of the model's parameter made by jax.jit, "
-            "eqx.filter_jit or jax.vmap around the step: those hand the function copies of the model, so the "
-            "optimiser's own parameters would never change. Compile the step with pcframe.functional.jit and pass "
-            "the model and optimisers as keyword arguments (step(x, y, model=model, optim=optim))."
+            f"Optim.step: got a gradient for {where}, but the given {type(module).__name__} holds none of the "
+            "parameters this optimiser was created with. Either the optimiser belongs to another model, or the "
+            "model is a copy: jax.jit, eqx.filter_jit and jax.vmap hand the function copies of a model passed to "
+            "them, and the real model never changes. Compile the step with pcframe.functional.jit and pass the "
+            "model and optimisers as keyword arguments (step(x, y, model=model, optim=optim))."
         )
     else:
         reason = "this optimiser does not own"
