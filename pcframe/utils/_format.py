@@ -63,6 +63,9 @@ class Record:
     shape: tuple[int, ...]
     key: str | None = None
 
+    def __str__(self) -> str:
+        return f"{self.dtype} {self.shape}" + (f" (key implementation {self.key})" if self.key else "")
+
     def to_json(self) -> dict[str, Any]:
         record = {"dtype": self.dtype, "shape": list(self.shape)}
         return record if self.key is None else {**record, "key": self.key}

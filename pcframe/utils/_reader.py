@@ -85,10 +85,12 @@ def check_objects(header: Header, objects: list[str], path: str, where: str) -> 
         )
 
 
-def _mismatch(where: str, key: str, want: Record, got: str, path: str) -> ValueError:
-    key_note = f" (key implementation {want.key})" if want.key else ""
+def _mismatch(where: str, key: str, want: Record, got: Record, path: str) -> ValueError:
+    def described(record: Record) -> str:
+        return f"{record.shape} {record.dtype}" + (f" (key implementation {record.key})" if record.key else "")
+
     return ValueError(
-        f"{where}: {key} has shape {want.shape} and dtype {want.dtype}{key_note} in the model but {got} in {path!r}."
+        f"{where}: {key} has shape {want.shape} and dtype {want.dtype} in the model but {described(got)} in {path!r}."
     )
 
 
@@ -113,7 +115,7 @@ def _check_entry(header: Header, key: str, leaf: Any, npy: NpyHeader, fail: Any,
     true = dtype_of(leaf)
     accepted = {stored.str, true.str} if header.dtypes.get(key) == str(true) else {true.str}
     if npy.descr not in accepted or npy.shape != shape:
-        raise _mismatch(where, key, record_of(leaf), f"{npy.shape} {_descr_name(npy.descr)}", path)
+        raise _mismatch(where, key, record_of(leaf), Record(_descr_name(npy.descr), npy.shape), path)
 
 
 def read_into(
@@ -160,10 +162,7 @@ def read_into(
                 )
             want = record_of(leaf)
             if header.records is not None and header.records[key] != want:
-                got = header.records[key]
-                raise _mismatch(
-                    where, key, want, f"{got.shape} {got.dtype}" + (f" (key {got.key})" if got.key else ""), path
-                )
+                raise _mismatch(where, key, want, header.records[key], path)
         unexpected = [name for name in names if name not in expected]
         if strict and unexpected:
             advice = (
