@@ -70,7 +70,7 @@ class Archive:
 
     ```python
     with Archive("model.npz", fail) as archive:
-        header = archive.npy_header("w", limit=1024)
+        header = archive.npy_header("w")
     ```
     """
 
@@ -118,11 +118,9 @@ class Archive:
         self._zip.close()
         self._file.close()
 
-    def npy_header(self, name: str, limit: int) -> NpyHeader:
-        """Parse the ``.npy`` header of entry `name` after checking its declared size is at most `limit` bytes."""
+    def npy_header(self, name: str) -> NpyHeader:
+        """Parse the ``.npy`` header of entry `name`, inflating at most its first ``MAX_NPY_HEADER`` bytes."""
         info = self.entries[name]
-        if info.file_size > limit:
-            raise self._fail(f"its entry {name!r} declares {info.file_size} bytes; at most {limit} are expected")
         try:
             with self._zip.open(info) as stream:
                 header = _parse_npy_header(stream.read(min(MAX_NPY_HEADER + 12, info.file_size)))

@@ -102,6 +102,17 @@ def layout(value: Any) -> tuple[np.dtype, tuple[int, ...]]:
     return _storage_dtype(dtype_of(value)), tuple(np.shape(value))
 
 
+def agrees(record: Record, descr: str, shape: tuple[int, ...]) -> bool:
+    """Whether an entry stored as `descr` and `shape` is what `record` says was saved."""
+    if record.key is not None:
+        return descr == "<u4" and len(shape) == len(record.shape) + 1 and shape[:-1] == record.shape
+    try:
+        dtype = np.dtype(jnp.dtype(record.dtype))
+    except TypeError:
+        return False
+    return (descr, shape) == (_storage_dtype(dtype).str, record.shape)
+
+
 def encode(value: Any) -> tuple[np.ndarray, Record]:
     """The array to store for `value`, and its record."""
     record = record_of(value)

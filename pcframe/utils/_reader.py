@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 import warnings
@@ -12,7 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._archive import MAX_NPY_HEADER, Archive, NpyHeader
+from ._archive import Archive, NpyHeader
 from ._atomic import npz_path
 from ._format import (
     FORMAT_VERSION,
@@ -20,6 +19,7 @@ from ._format import (
     Header,
     Record,
     UnreadableFileError,
+    agrees,
     decode,
     dtype_of,
     layout,
@@ -27,9 +27,6 @@ from ._format import (
     record_of,
 )
 from ._selection import entries, nothing_selected, selected
-
-_NPY_PREFIX = MAX_NPY_HEADER + 12
-"""The most bytes an ``.npy`` header of an accepted entry takes (magic, version, length, text)."""
 
 
 def _header_text(archive: Archive, fail: Any) -> str | None:
@@ -40,7 +37,7 @@ def _header_text(archive: Archive, fail: Any) -> str | None:
             raise fail(f"its header entry is damaged: it is named {damaged[0]!r}")
         return None
     chars = 1024 + sum(len(name) + 1024 for name in archive.entries)
-    header = archive.npy_header(HEADER, _NPY_PREFIX + 4 * chars)
+    header = archive.npy_header(HEADER)
     match = re.fullmatch(r"<U([1-9][0-9]{0,8})", header.descr)
     if not (match and header.shape == () and int(match[1]) <= chars):
         raise fail(f"its header entry holds {header.descr} {header.shape}, not one JSON string")
@@ -107,15 +104,18 @@ def _check_entry(header: Header, key: str, leaf: Any, npy: NpyHeader, fail: Any,
     Files before format 2 record no shapes: there a disagreement is the model's, and such a file
     may hold a non-NumPy dtype as NumPy wrote it (``<V1`` for int4) when the file records that dtype.
     """
-    stored, shape = layout(leaf)
+    want = record_of(leaf)
     if header.records is not None:
-        if (npy.descr, npy.shape) != (stored.str, shape):
+        if not agrees(header.records[key], npy.descr, npy.shape):
             raise fail(f"its entry {key!r} holds {npy.descr} {npy.shape} but its header records {header.records[key]}")
+        if header.records[key] != want:
+            raise _mismatch(where, key, want, header.records[key], path)
         return
+    stored, shape = layout(leaf)
     true = dtype_of(leaf)
     accepted = {stored.str, true.str} if header.dtypes.get(key) == str(true) else {true.str}
     if npy.descr not in accepted or npy.shape != shape:
-        raise _mismatch(where, key, record_of(leaf), Record(_descr_name(npy.descr), npy.shape), path)
+        raise _mismatch(where, key, want, Record(_descr_name(npy.descr), npy.shape), path)
 
 
 def read_into(
@@ -154,15 +154,15 @@ def read_into(
                 )
         if not expected:
             raise nothing_selected(where, module, filter)
+        npys = {}
         for key, leaf in expected.items():
             if key not in archive.entries:
                 raise ValueError(
                     f"{where}: {path!r} has no entry for {key}, which {type(module).__name__} has. Was it saved from "
                     f"this model? It holds {len(names)} entries, e.g. {names[:3]}."
                 )
-            want = record_of(leaf)
-            if header.records is not None and header.records[key] != want:
-                raise _mismatch(where, key, want, header.records[key], path)
+            npys[key] = archive.npy_header(key)
+            _check_entry(header, key, leaf, npys[key], fail, where, path)
         unexpected = [name for name in names if name not in expected]
         if strict and unexpected:
             advice = (
@@ -174,11 +174,6 @@ def read_into(
                 f"{where}: {path!r} holds entries the model does not have: {unexpected[:5]}"
                 f"{' ...' if len(unexpected) > 5 else ''}. {advice}"
             )
-        npys = {}
-        for key, leaf in expected.items():
-            dtype, shape = layout(leaf)
-            npys[key] = archive.npy_header(key, _NPY_PREFIX + math.prod(shape) * dtype.itemsize)
-            _check_entry(header, key, leaf, npys[key], fail, where, path)
         data = {key: archive.read(key, npys[key], layout(leaf)[0]) for key, leaf in expected.items()}
     values = {key: decode(data[key], leaf) for key, leaf in expected.items()}
     for name, param in chosen.items():
