@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+import re
 import struct
 import zipfile
 from typing import Any
@@ -128,6 +129,12 @@ class Archive:
             raise self._fail(f"its entry {name!r} is malformed: {_describe(error)}") from None
         if header is None:
             raise self._fail(f"its entry {name!r} has no valid .npy header")
+        itemsize = _itemsize(header.descr)
+        if itemsize is None or info.file_size != header.length + math.prod(header.shape) * itemsize:
+            raise self._fail(
+                f"its entry {name!r} declares {info.file_size} bytes, which its .npy header "
+                f"({header.descr} {header.shape}) does not describe"
+            )
         return header
 
     def read(self, name: str, header: NpyHeader, dtype: np.dtype) -> np.ndarray:
@@ -149,6 +156,12 @@ class Archive:
             raise self._fail(f"its entry {name!r} is shorter or longer than declared")
         order = "F" if header.fortran_order else "C"
         return np.frombuffer(data, dtype).reshape(header.shape, order=order)
+
+
+def _itemsize(descr: str) -> int | None:
+    """The item size of a plain ``.npy`` dtype description (``'<f4'`` -> 4, ``'<U3'`` -> 12), else `None`."""
+    match = re.fullmatch(r"[<>|=]?([a-zA-Z])([0-9]{1,9})", descr)
+    return None if match is None else int(match[2]) * (4 if match[1] == "U" else 1)
 
 
 def _parse_npy_header(raw: bytes) -> NpyHeader | None:
