@@ -190,7 +190,7 @@ def parse_header(text: str | None, fail: Any) -> Header:
             raise fail(f"its header's 'dtypes' is not a mapping of entry names to dtypes: {_short(dtypes)}")
         return Header(raw["format"], dtypes=dtypes)
     kind, objects, entries = raw.get("kind"), raw.get("objects"), raw.get("entries")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise fail(f"its header's 'kind' is {_short(kind)}, not one of {sorted(KINDS)}")
     if objects is not None and not (isinstance(objects, list) and all(isinstance(o, str) for o in objects)):
         raise fail(f"its header's 'objects' is not a list of names: {_short(objects)}")
