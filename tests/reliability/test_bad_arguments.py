@@ -7,6 +7,7 @@ import math
 import zipfile
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -324,7 +325,9 @@ CASES = {
     ),
     "entry-crc-mismatch": (
         lambda tmp: patched(
-            tmp, lambda raw: raw.index(b"{'descr'", raw.index(b"w.npy")) + 130, lambda raw, at: raw.__setitem__(at, raw[at] ^ 4)
+            tmp,
+            lambda raw: raw.index(b"{'descr'", raw.index(b"w.npy")) + 130,
+            lambda raw, at: raw.__setitem__(at, raw[at] ^ 4),
         ),
         UNREADABLE,
         r"its entry 'w' is malformed: BadZipFile: Bad CRC-32",
@@ -859,3 +862,94 @@ def test_bad_input_is_refused_with_a_helpful_message(case, tmp_path):
 
 def test_the_catalogue_has_over_100_cases():
     assert len(CASES) >= 100
+
+
+# ---- every error that suggests a keyword or a call: doing what it says succeeds
+
+
+def test_advice_one_hot_encode_the_labels_works():
+    labels = jnp.array([0, 1, 1, 0])
+    with pytest.raises(ValueError, match=r"jax\.nn\.one_hot\(y, num_classes\)"):
+        train(y=labels)
+    train(y=jax.nn.one_hot(labels, 2))
+
+
+def test_advice_give_at_least_one_sample_works():
+    with pytest.raises(ValueError, match="give at least one sample"):
+        train(x=jnp.ones((0, 3)), y=jnp.ones((0, 2)))
+    train(x=jnp.ones((1, 3)), y=jnp.ones((1, 2)))
+
+
+def test_advice_for_shapes_sizes_and_activations_works():
+    with pytest.raises(TypeError, match=r"Write Vode\(\(3,\)\)"):
+        pxc.Vode(3)
+    assert pxc.Vode((3,)).shape == (3,)
+    with pytest.raises(TypeError, match=r"e\.g\. \[784, 128, 10\]"):
+        PCMLP(784)
+    assert PCMLP([784, 128, 10]).sizes == (784, 128, 10)
+    for name, function in [("tanh", jax.nn.tanh), ("leaky_relu", jax.nn.leaky_relu), ("hard_tanh", jax.nn.hard_tanh)]:
+        assert PCMLP([3, 2], act_fn=name).act_fn.value is function
+    x = jnp.array([-2.0, 0.5])
+    np.testing.assert_array_equal(PCMLP([3, 2], act_fn="linear").act_fn.value(x), x)
+    train_model = PCMLP([3, 4, 2], act_fn="tanh")
+    optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(train_model))
+    pxi.train_supervised(train_model, optim, jnp.ones((4, 3)), jnp.ones((4, 2)), inference=SGD)
+
+
+def test_advice_give_a_file_name_inside_the_folder_works(tmp_path):
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(IsADirectoryError, match="e.g. '(.*)'") as error:
+        pxu.save_params(Small(1), f"{tmp_path}/runs/")
+    suggested = error.value.args[0].split("e.g. ")[1].strip(".'")
+    pxu.save_params(Small(1), suggested)
+    pxu.load_params(Small(2), suggested)
+
+
+def test_advice_load_the_checkpoint_with_load_checkpoint_works(tmp_path):
+    path, model, optim = checkpoint(tmp_path)
+    target = PCMLP([3, 4, 2])
+    with pytest.raises(ValueError, match=r"load_checkpoint\('.*', model=model, optim_w=optim_w, rkg=rkg\)"):
+        pxu.load_params(target, path)
+    target_optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(target))
+    with pytest.raises(
+        ValueError, match=r"pass them all: load_checkpoint\('.*', model=model, optim_w=optim_w, rkg=rkg\)"
+    ):
+        pxu.load_checkpoint(path, model=target)
+    pxu.load_checkpoint(path, model=target, optim_w=target_optim, rkg=px.RKG)
+    assert values_of(target) == values_of(model)
+
+
+def values_of(model):
+    return [np.asarray(p.value).tobytes() for p in model.parameters(pxnn.LayerParam)]
+
+
+def test_advice_load_the_parameter_file_with_load_params_works(tmp_path):
+    path = saved(tmp_path)
+    target = Small(2)
+    with pytest.raises(ValueError, match=r"Load it with load_params\(model, '.*m\.npz'\)"):
+        pxu.load_checkpoint(path, model=target)
+    pxu.load_params(target, path)
+    assert values(target) == values(Small(1))
+
+
+def test_advice_pass_the_model_itself_works(tmp_path):
+    path = saved(tmp_path)
+    with pytest.raises(ValueError, match="Pass the model itself"):
+        pxu.load_params(None, path)
+    target = Small(2)
+    pxu.load_params(target, path)
+    assert values(target) == values(Small(1))
+
+
+def test_advice_strict_false_works_and_loads_what_the_model_has(tmp_path):
+    class Bigger(Small):
+        def __init__(self, seed):
+            super().__init__(seed)
+            self.extra = pxnn.LayerParam(jnp.ones(2))
+
+    pxu.save_params(Bigger(1), tmp_path / "big")
+    target = Small(2)
+    with pytest.raises(ValueError, match="Use strict=False to ignore them"):
+        pxu.load_params(target, tmp_path / "big")
+    pxu.load_params(target, tmp_path / "big", strict=False)
+    assert values(target) == values(Small(1))
