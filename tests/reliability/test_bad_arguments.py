@@ -280,7 +280,7 @@ CASES = {
         "load_params: w has no value to load into; build the model",
     ),
     "load-newer-format": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(format=99)))})),
+        lambda tmp: with_header(tmp, header(format=99)),
         UNREADABLE,
         r"written by a newer pcframe: format 99, this one reads up to 2\)\. Upgrade pcframe",
     ),
@@ -359,115 +359,67 @@ CASES = {
         "its header entry is damaged: it is named '__pcfrane__'",
     ),
     "header-not-json": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array("{format: 2"))})),
+        lambda tmp: with_header(tmp, "{format: 2"),
         UNREADABLE,
         "its header is not JSON",
     ),
     "header-json-list": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array("[2]"))})),
+        lambda tmp: with_header(tmp, "[2]"),
         UNREADABLE,
         "its header has no format number: \\[2\\]",
     ),
     "header-format-string": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(format="2")))})),
+        lambda tmp: with_header(tmp, header(format="2")),
         UNREADABLE,
         "its header has no format number",
     ),
     "header-format-negative": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(format=-1)))})),
+        lambda tmp: with_header(tmp, header(format=-1)),
         UNREADABLE,
         "its header has no format number",
     ),
     "header-format-bool": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(format=True)))})),
+        lambda tmp: with_header(tmp, header(format=True)),
         UNREADABLE,
         "its header has no format number",
     ),
     "header-kind-unknown": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(kind="weights")))})),
+        lambda tmp: with_header(tmp, header(kind="weights")),
         UNREADABLE,
         r"its header's 'kind' is 'weights', not one of \['checkpoint', 'params'\]",
     ),
     "header-kind-list": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(kind=[])))})),
+        lambda tmp: with_header(tmp, header(kind=[])),
         UNREADABLE,
         "its header's 'kind' is \\[\\]",
     ),
     "header-objects-not-list": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(objects="model")))})),
+        lambda tmp: with_header(tmp, header(objects="model")),
         UNREADABLE,
         "its header's 'objects' is not a list of names",
     ),
     "header-entries-not-mapping": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array(header(entries=[1])))})),
+        lambda tmp: with_header(tmp, header(entries=[1])),
         UNREADABLE,
         "its header's 'entries' is not a mapping",
     ),
     "header-record-negative-shape": (
-        lambda tmp: archive(
-            tmp,
-            good(
-                **{
-                    "__pcframe__.npy": member(
-                        np.array(
-                            header(
-                                entries={
-                                    "w": {"dtype": "float32", "shape": [-3, 4]},
-                                    "b": {"dtype": "float32", "shape": [4]},
-                                }
-                            )
-                        )
-                    )
-                }
-            ),
-        ),
+        lambda tmp: with_w_record(tmp, {"dtype": "float32", "shape": [-3, 4]}),
         UNREADABLE,
         "its header's record of 'w' is not",
     ),
     "header-record-unknown-dtype": (
-        lambda tmp: archive(
-            tmp,
-            good(
-                **{
-                    "__pcframe__.npy": member(
-                        np.array(
-                            header(
-                                entries={
-                                    "w": {"dtype": "float99", "shape": [3, 4]},
-                                    "b": {"dtype": "float32", "shape": [4]},
-                                }
-                            )
-                        )
-                    )
-                }
-            ),
-        ),
+        lambda tmp: with_w_record(tmp, {"dtype": "float99", "shape": [3, 4]}),
         UNREADABLE,
         r"its entry 'w' holds <f4 \(3, 4\) but its header records float99 \(3, 4\)",
     ),
     "header-record-wrong-shape": (
-        lambda tmp: archive(
-            tmp,
-            good(
-                **{
-                    "__pcframe__.npy": member(
-                        np.array(
-                            header(
-                                entries={
-                                    "w": {"dtype": "float32", "shape": [4, 3]},
-                                    "b": {"dtype": "float32", "shape": [4]},
-                                }
-                            )
-                        )
-                    )
-                }
-            ),
-        ),
+        lambda tmp: with_w_record(tmp, {"dtype": "float32", "shape": [4, 3]}),
         UNREADABLE,
         r"holds <f4 \(3, 4\) but its header records float32 \(4, 3\)",
     ),
     "header-dtypes-not-mapping": (
-        lambda tmp: archive(tmp, good(**{"__pcframe__.npy": member(np.array('{"format": 1, "dtypes": [1]}'))})),
+        lambda tmp: with_header(tmp, '{"format": 1, "dtypes": [1]}'),
         UNREADABLE,
         "its header's 'dtypes' is not a mapping",
     ),
@@ -814,6 +766,14 @@ CASES = {
         r"train_unsupervised: y is an empty batch \(shape \(0, 2\)\)",
     ),
 }
+
+
+def with_header(tmp, text):
+    archive(tmp, good(**{"__pcframe__.npy": member(np.array(text))}))
+
+
+def with_w_record(tmp, record):
+    with_header(tmp, header(entries={"w": record, "b": {"dtype": "float32", "shape": [4]}}))
 
 
 def nulled(model):
