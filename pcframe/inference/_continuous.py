@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 import diffrax
@@ -77,6 +78,19 @@ class ODEInference:
             raise ValueError("ODEInference: give a fixed dt, or an adaptive stepsize_controller such as PIDController.")
         if not self.max_t1 > 0:
             raise ValueError(f"ODEInference max_t1 must be positive, got {self.max_t1!r}.")
+        for name in ("dt", "steady_rtol", "steady_atol"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+            ):
+                raise ValueError(f"ODEInference {name} must be a positive number or None, got {value!r}.")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise ValueError(f"ODEInference max_steps must be a positive int, got {self.max_steps!r}.")
+        rtol, atol = self._tolerances()
+        if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
+            raise ValueError(
+                f"ODEInference: the tolerances must be non-negative and not both zero, got rtol={rtol!r}, atol={atol!r}."
+            )
 
     def _tolerances(self) -> tuple[float, float]:
         rtol = self.steady_rtol if self.steady_rtol is not None else getattr(self.stepsize_controller, "rtol", 1e-3)

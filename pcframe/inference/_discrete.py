@@ -55,7 +55,7 @@ class DiscreteInference:
             raise TypeError(
                 f"DiscreteInference needs an optax optimiser such as optax.sgd(0.1), got {self.optimizer!r}."
             )
-        if not isinstance(self.steps, int) or self.steps < 0:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"DiscreteInference steps must be a non-negative int, got {self.steps!r}.")
 
     def run(self, model: EnergyModule, x: Any = None) -> dict[str, Any]:

@@ -34,7 +34,11 @@ from ._nudging import Nudging, scaled_output_energy
 
 
 def check_batches(where: str, **batches: Any) -> None:
-    """Refuse batches that are not numeric arrays with one shared leading batch axis (`None` is skipped)."""
+    """Refuse batches that are not numeric arrays with one shared, non-empty leading batch axis (`None` is skipped).
+
+    A target batch ``y`` of integers with no axis after the batch axis holds class labels, not the
+    one-hot targets the output node takes: the error says how to encode them.
+    """
     sizes = {}
     for name, batch in batches.items():
         if batch is None:
@@ -48,6 +52,15 @@ def check_batches(where: str, **batches: Any) -> None:
             raise TypeError(f"{where}: {name} must hold numbers, got dtype {batch.dtype}.")
         if len(batch.shape) == 0:
             raise ValueError(f"{where}: {name} must have a leading batch axis, got shape (); use {name}[None].")
+        if batch.shape[0] == 0:
+            raise ValueError(
+                f"{where}: {name} is an empty batch (shape {tuple(batch.shape)}); give at least one sample."
+            )
+        if name == "y" and len(batch.shape) == 1 and jnp.issubdtype(batch.dtype, jnp.integer):
+            raise ValueError(
+                f"{where}: y holds {batch.shape[0]} integer class labels (shape {tuple(batch.shape)}), but the output "
+                "node takes one target vector per sample. One-hot encode them: jax.nn.one_hot(y, num_classes)."
+            )
         sizes[name] = batch.shape[0]
     if len(set(sizes.values())) > 1:
         described = " but ".join(

@@ -10,11 +10,13 @@ import jax.numpy as jnp
 
 from ..core._param import static
 from ..core._random import RKG, RandomKeyGenerator
+from ..nn._checks import positive_int
 from ..nn._linear import Linear
 from ..pc._energies import se_energy, zero_energy
 from ..pc._energy_module import EnergyModule
 from ..pc._status import STATUS
 from ..pc._vode import Vode
+from ._activations import activation
 
 
 def _zeros(vode: Vode, key: str, value: Any, rkg: Any) -> jax.Array:
@@ -37,7 +39,9 @@ class PCMLP(EnergyModule):
     **Arguments:**
 
     - `sizes`: ``[d_0, d_1, ..., d_L]`` (input, hidden..., output widths).
-    - `act_fn`: $f$ for hidden layers (the output layer is linear).
+    - `act_fn`: $f$ for hidden layers (the output layer is linear): a function, or one of JPC's
+      names (``"linear"``, ``"tanh"``, ``"hard_tanh"``, ``"relu"``, ``"leaky_relu"``, ``"gelu"``,
+      ``"selu"``, ``"silu"``).
     - `output_energy`: energy of the output node (`se_energy` or `ce_energy`).
     - `free_input`: infer the input layer instead of clamping it.
     - `skip`: add identity skip connections between hidden layers of equal width.
@@ -55,7 +59,7 @@ class PCMLP(EnergyModule):
     def __init__(
         self,
         sizes: Sequence[int],
-        act_fn: Callable[[jax.Array], jax.Array] = jax.nn.tanh,
+        act_fn: Callable[[jax.Array], jax.Array] | str = jax.nn.tanh,
         output_energy: Callable[..., Any] = se_energy,
         free_input: bool = False,
         skip: bool = False,
@@ -63,10 +67,16 @@ class PCMLP(EnergyModule):
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(
+                f"PCMLP sizes must be a list of layer widths, input first, e.g. [784, 128, 10]; got {sizes!r}."
+            )
         if len(sizes) < 2:
             raise ValueError(f"PCMLP needs at least an input and an output size, got sizes={list(sizes)}.")
-        self.sizes = tuple(int(s) for s in sizes)
-        self.act_fn = static(act_fn)
+        self.sizes = tuple(positive_int(s, f"PCMLP sizes[{i}]") for i, s in enumerate(sizes))
+        if not callable(output_energy):
+            raise TypeError(f"PCMLP output_energy must be an energy function such as se_energy, got {output_energy!r}.")
+        self.act_fn = static(activation(act_fn, "PCMLP"))
         self.free_input = free_input
         self.skip = skip
         self.layers = [Linear(a, b, bias=bias, rkg=rkg) for a, b in zip(self.sizes[:-1], self.sizes[1:])]

@@ -10,21 +10,16 @@ import jax.numpy as jnp
 
 from ..core._param import static
 from ..core._random import RKG, RandomKeyGenerator
+from ..nn._checks import positive_int, positive_ints
 from ..nn._conv import Conv
 from ..nn._linear import Linear
 from ..nn._pool import AvgPool2d, MaxPool2d
 from ..pc._energies import ce_energy
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import Vode
+from ._activations import activation
 
 _POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
-
-
-def _one_or_each(value: int | Sequence[int], count: int, name: str, each: str) -> tuple[int, ...]:
-    values = (value,) * count if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(values) != count or any(v < 1 for v in values):
-        raise ValueError(f"PCVGG {name} must be a positive int or one per {each} ({count}), got {value!r}.")
-    return values
 
 
 class PCVGG(EnergyModule):
@@ -49,7 +44,7 @@ class PCVGG(EnergyModule):
     - `num_classes`: width of the output.
     - `image_size`: ``H`` (square) or ``(H, W)`` of the input.
     - `kernel_sizes`: odd kernel size of every block, or one per block.
-    - `act_fn`: $f$.
+    - `act_fn`: $f$, a function or one of JPC's names (as `PCMLP`).
     - `pool`: ``"max"`` or ``"avg"``.
     - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
     - `rkg`: key generator for the weight initialisation.
@@ -68,28 +63,29 @@ class PCVGG(EnergyModule):
         num_classes: int = 10,
         image_size: int | Sequence[int] = 32,
         kernel_sizes: int | Sequence[int] = 3,
-        act_fn: Callable[[jax.Array], jax.Array] = jax.nn.gelu,
+        act_fn: Callable[[jax.Array], jax.Array] | str = jax.nn.gelu,
         pool: str = "max",
         output_energy: Callable[..., Any] = ce_energy,
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
-        channels = tuple(int(c) for c in channels)
-        if len(channels) < 2 or min(channels) < 1:
+        channels = positive_ints(channels, "PCVGG channels")
+        if len(channels) < 2:
             raise ValueError(f"PCVGG channels must be (C_in, C_1, ...) with at least one block, got {channels!r}.")
         blocks = len(channels) - 1
-        kernels = _one_or_each(kernel_sizes, blocks, "kernel_sizes", "block")
+        kernels = positive_ints(kernel_sizes, "PCVGG kernel_sizes (one per block)", blocks)
         if any(k % 2 == 0 for k in kernels):
             raise ValueError(f"PCVGG kernel_sizes must be odd (same padding), got {kernels!r}.")
         if pool not in _POOLS:
             raise ValueError(f"PCVGG pool must be 'max' or 'avg', got {pool!r}.")
-        height, width = _one_or_each(image_size, 2, "image_size", "dimension (height, width)")
+        height, width = positive_ints(image_size, "PCVGG image_size (height, width)", 2)
         if height >> blocks < 1 or width >> blocks < 1:
             raise ValueError(
                 f"PCVGG: {blocks} blocks halve a {height}x{width} image to nothing; use fewer blocks or larger images."
             )
-        self.channels, self.num_classes, self.image_size = channels, int(num_classes), (height, width)
-        self.act_fn = static(act_fn)
+        self.channels, self.image_size = channels, (height, width)
+        self.num_classes = positive_int(num_classes, "PCVGG num_classes")
+        self.act_fn = static(activation(act_fn, "PCVGG"))
         self.convs = [
             Conv(2, c_in, c_out, k, padding=k // 2, rkg=rkg)
             for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels)

@@ -7,9 +7,25 @@ from collections.abc import Sequence
 import equinox as eqx
 
 from ..core._random import RKG, RandomKeyGenerator
+from ._checks import positive_int, positive_ints
 from ._layer import Layer
 
 _Size = int | Sequence[int]
+
+
+def _check_conv(
+    name: str, dims: int, c_in: int, c_out: int, kernel: _Size, stride: _Size, dilation: _Size, groups: int
+) -> None:
+    """Refuse sizes equinox would only reject deep inside XLA (or silently accept)."""
+    if dims not in (1, 2, 3) or isinstance(dims, bool):
+        raise ValueError(f"{name} num_spatial_dims must be 1, 2 or 3, got {dims!r}.")
+    c_in, c_out = positive_int(c_in, f"{name} in_channels"), positive_int(c_out, f"{name} out_channels")
+    positive_ints(kernel, f"{name} kernel_size", dims)
+    positive_ints(stride, f"{name} stride", dims)
+    positive_ints(dilation, f"{name} dilation", dims)
+    groups = positive_int(groups, f"{name} groups")
+    if c_in % groups or c_out % groups:
+        raise ValueError(f"{name} groups={groups} must divide in_channels={c_in} and out_channels={c_out}.")
 
 
 class Conv(Layer):
@@ -39,6 +55,9 @@ class Conv(Layer):
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
+        _check_conv(
+            type(self).__name__, num_spatial_dims, in_channels, out_channels, kernel_size, stride, dilation, groups
+        )
         super().__init__(
             eqx.nn.Conv(
                 num_spatial_dims,
@@ -78,6 +97,9 @@ class ConvTranspose(Layer):
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
+        _check_conv(
+            type(self).__name__, num_spatial_dims, in_channels, out_channels, kernel_size, stride, dilation, groups
+        )
         super().__init__(
             eqx.nn.ConvTranspose(
                 num_spatial_dims,

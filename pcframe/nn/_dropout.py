@@ -25,6 +25,8 @@ class Dropout(Layer):
     """
 
     def __init__(self, p: float = 0.5, *, rkg: RandomKeyGenerator = RKG) -> None:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"Dropout p is the drop probability, a number in [0, 1); got {p!r}.")
         super().__init__(eqx.nn.Dropout(p))
         self._rkg = rkg
 

@@ -8,6 +8,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..core._random import RKG, RandomKeyGenerator
+from ._checks import positive_int
 from ._layer import Layer
 
 
@@ -28,7 +29,11 @@ class Linear(Layer):
     def __init__(
         self, in_features: int, out_features: int, bias: bool = True, *, rkg: RandomKeyGenerator = RKG
     ) -> None:
-        super().__init__(eqx.nn.Linear(in_features, out_features, use_bias=bias, key=rkg()))
+        sizes = [
+            f if f == "scalar" else positive_int(f, f"Linear {n}")
+            for f, n in ((in_features, "in_features"), (out_features, "out_features"))
+        ]
+        super().__init__(eqx.nn.Linear(*sizes, use_bias=bias, key=rkg()))
 
     def __call__(self, x: Any) -> Any:
         """$W x + b$ for one sample `x` (its shape is checked when traced)."""

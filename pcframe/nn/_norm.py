@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import equinox as eqx
 
+from ._checks import positive_int, positive_ints
 from ._layer import Layer
 
 
@@ -22,4 +23,10 @@ class LayerNorm(Layer):
     """
 
     def __init__(self, shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True) -> None:
+        if isinstance(shape, Sequence):
+            shape = positive_ints(shape, "LayerNorm shape")
+        else:
+            shape = positive_int(shape, "LayerNorm shape")
+        if not eps > 0:
+            raise ValueError(f"LayerNorm eps must be positive, got {eps!r}.")
         super().__init__(eqx.nn.LayerNorm(shape, eps=eps, use_weight=elementwise_affine, use_bias=elementwise_affine))

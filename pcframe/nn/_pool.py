@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import equinox as eqx
 
+from ._checks import positive_ints
 from ._layer import Layer
 
 _Size = int | Sequence[int]
@@ -20,6 +21,7 @@ class MaxPool2d(Layer):
     """
 
     def __init__(self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> None:
+        positive_ints(kernel_size, "MaxPool2d kernel_size", 2)
         super().__init__(eqx.nn.MaxPool2d(kernel_size, kernel_size if stride is None else stride, padding))
 
 
@@ -32,4 +34,5 @@ class AvgPool2d(Layer):
     """
 
     def __init__(self, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> None:
+        positive_ints(kernel_size, "AvgPool2d kernel_size", 2)
         super().__init__(eqx.nn.AvgPool2d(kernel_size, kernel_size if stride is None else stride, padding))

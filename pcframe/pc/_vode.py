@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from ..core._module import Module
 from ..core._param import Param
 from ..core._random import RKG
+from ..nn._checks import positive_int
 from ._energies import se_energy
 from ._rules import GetRule, SetRule, parse_ruleset
 from ._status import STATUS
@@ -64,9 +65,13 @@ class Vode(Module):
         ruleset: dict[Any, Any] | None = None,
         tforms: dict[str, Callable[..., Any]] | None = None,
     ) -> None:
+        if shape is not None and not isinstance(shape, (tuple, list)):
+            raise TypeError(f"Vode shape must be a tuple such as (3,), got {shape!r}. Write Vode(({shape!r},)).")
+        if not callable(energy_fn):
+            raise TypeError(f"Vode energy_fn must be a function such as se_energy, got {energy_fn!r}.")
         self.h = VodeParam()
         self.cache = VodeParam.Cache()
-        self.shape = None if shape is None else tuple(shape)
+        self.shape = None if shape is None else tuple(positive_int(n, f"Vode shape[{i}]") for i, n in enumerate(shape))
         self.energy_fn = energy_fn
         self.ruleset = {STATUS.INIT: ("h, u <- u",), **(ruleset or {})}
         self.tforms = dict(tforms or {})

@@ -1,6 +1,7 @@
 """Masks, optimisers, the `step` context and parameter files."""
 
 from ._checkpoint import TRAINING_STATE, load_checkpoint, save_checkpoint
+from ._format import UnreadableFileError
 from ._io import load_params, save_params
 from ._mask import Mask, m
 from ._optim import Optim, OptimState
@@ -9,6 +10,7 @@ from ._step import step
 
 __all__ = [
     "TRAINING_STATE",
+    "UnreadableFileError",
     "Mask",
     "Optim",
     "OptimState",

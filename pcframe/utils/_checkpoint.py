@@ -7,19 +7,21 @@ from typing import Any
 
 from ..core._param import Param
 from ..pc._vode import VodeParam
-from ._io import load_params, save_params
+from ._io import write_file
 from ._mask import m
+from ._reader import read_into
 
 TRAINING_STATE = m(Param) & ~m(VodeParam | VodeParam.Cache)
 """Every parameter but the per-batch activities and caches: weights, optimiser states, random keys."""
 
 
-def save_checkpoint(path: str | os.PathLike, **state: Any) -> str:
+def save_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> str:
     """Save the training state of several objects (models, optimisers, key generators) to one file.
 
     Activities and caches are left out (they are recomputed for every batch); the
-    rest, including optimiser states and random keys, is saved atomically (see
-    `save_params`), keyed by the keyword names.
+    rest, including optimiser states and random keys (typed ones included), is saved
+    atomically (see `save_params`), keyed by the keyword names; the file records that
+    it is a checkpoint and which objects it holds.
 
     **Arguments:**
 
@@ -32,15 +34,15 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> str:
     """
     if not state:
         raise ValueError("save_checkpoint needs the objects to save as keyword arguments, e.g. model=model.")
-    return save_params(state, path, filter=TRAINING_STATE)
+    return write_file(state, path, TRAINING_STATE, "checkpoint", list(state), "save_checkpoint")
 
 
-def load_checkpoint(path: str | os.PathLike, **state: Any) -> None:
+def load_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> None:
     """Restore a checkpoint written by `save_checkpoint` into freshly built objects, in place.
 
     Build the objects exactly as for the saved run (same model, optimisers created the
-    same way), then load: training continues bit for bit where it stopped. Every
-    entry is validated before anything changes.
+    same way) and pass every saved object, then load: training continues bit for bit
+    where it stopped. Every entry is validated before anything changes (see `load_params`).
 
     **Arguments:**
 
@@ -51,4 +53,4 @@ def load_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     """
     if not state:
         raise ValueError("load_checkpoint needs the objects to restore as keyword arguments, e.g. model=model.")
-    load_params(state, path, filter=TRAINING_STATE)
+    read_into(state, path, TRAINING_STATE, strict=True, kind="checkpoint", objects=list(state), where="load_checkpoint")

@@ -13,7 +13,7 @@ import pytest
 import pcframe as px
 import pcframe.nn as pxnn
 import pcframe.utils as pxu
-from pcframe.utils._io import FORMAT_VERSION
+from pcframe.utils._format import FORMAT_VERSION
 from tests.conftest import x64
 
 
@@ -77,8 +77,9 @@ def test_file_records_format_version_and_dtypes(tmp_path):
     pxu.save_params(Net(), tmp_path / "model")
     with np.load(tmp_path / "model.npz") as data:
         header = json.loads(str(data["__pcframe__"]))
-    assert header["format"] == FORMAT_VERSION == 1
-    assert header["dtypes"]["conv.nn.weight"] == "float32"
+    assert header["format"] == FORMAT_VERSION == 2
+    assert header["kind"] == "params"
+    assert header["entries"]["conv.nn.weight"] == {"dtype": "float32", "shape": [6, 4, 3, 3]}
 
 
 class Typed(px.Module):
@@ -138,7 +139,7 @@ def test_pytree_valued_param_and_custom_filter(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no parameter file at .*nothing.npz"):
+    with pytest.raises(FileNotFoundError, match="no file at .*nothing.npz"):
         pxu.load_params(Net(), tmp_path / "nothing")
 
 
@@ -146,7 +147,7 @@ def test_missing_key_names_it_and_leaves_the_model_untouched(tmp_path):
     pxu.save_params(Net(seed=1), tmp_path / "small")
     target = Net(seed=2, extra=True)  # `extra` comes last: everything before it would load fine
     before = snapshot(target)
-    with pytest.raises(KeyError, match=r"has no entry for extra\.nn\.weight"):
+    with pytest.raises(ValueError, match=r"has no entry for extra\.nn\.weight, which Net has\. Was it saved"):
         pxu.load_params(target, tmp_path / "small")
     assert snapshot(target) == before
 
@@ -212,7 +213,7 @@ def test_unreadable_file_is_a_value_error(tmp_path, kind):
     _corrupt(tmp_path / "model.npz", kind)
     target = Net(seed=2)
     before = snapshot(target)
-    with pytest.raises(ValueError, match=r"model\.npz' is not a readable pcframe parameter file"):
+    with pytest.raises(ValueError, match=r"model\.npz' is not a readable pcframe file"):
         pxu.load_params(target, tmp_path / "model")
     assert snapshot(target) == before
 
@@ -220,14 +221,14 @@ def test_unreadable_file_is_a_value_error(tmp_path, kind):
 def test_npy_file_under_an_npz_name_is_a_value_error(tmp_path):
     with open(tmp_path / "model.npz", "wb") as file:
         np.save(file, np.ones(3))
-    with pytest.raises(ValueError, match="is not a readable pcframe parameter file"):
+    with pytest.raises(ValueError, match="is not a readable pcframe file"):
         pxu.load_params(Net(), tmp_path / "model")
 
 
 @pytest.mark.parametrize("header", ["not json", '{"version": 1}'], ids=["not-json", "no-format"])
 def test_corrupt_header_is_a_clear_value_error(tmp_path, header):
     np.savez(tmp_path / "model.npz", __pcframe__=np.array(header))
-    with pytest.raises(ValueError, match="is not a readable pcframe parameter file"):
+    with pytest.raises(ValueError, match="is not a readable pcframe file"):
         pxu.load_params(Net(), tmp_path / "model", strict=False)
 
 
@@ -242,7 +243,7 @@ def test_newer_format_is_refused(tmp_path):
     np.savez(tmp_path / "model.npz", **arrays)
     target = Net(seed=2)
     before = snapshot(target)
-    with pytest.raises(ValueError, match=r"written by a newer pcframe \(format 2, this one reads up to 1\)"):
+    with pytest.raises(ValueError, match=rf"written by a newer pcframe: format {FORMAT_VERSION + 1}, this one reads up to {FORMAT_VERSION}\)\. Upgrade"):
         pxu.load_params(target, tmp_path / "model")
     assert snapshot(target) == before
 
