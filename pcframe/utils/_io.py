@@ -10,7 +10,7 @@ import numpy as np
 from ._atomic import npz_path, write_atomically
 from ._format import HEADER, encode, header_json
 from ._reader import read_into
-from ._selection import entries, nothing_selected, selected
+from ._stored import entries, nothing_selected, selected
 
 
 def write_file(module: Any, path: Any, filter: Any, kind: str, objects: list[str] | None, where: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..core._state import assign
 from ._archive import Archive, NpyHeader
 from ._atomic import npz_path
 from ._format import (
@@ -26,7 +27,7 @@ from ._format import (
     parse_header,
     record_of,
 )
-from ._selection import entries, nothing_selected, selected
+from ._stored import entries, nothing_selected, selected
 
 
 def _header_text(archive: Archive, fail: Any) -> str | None:
@@ -176,7 +177,10 @@ def read_into(
             )
         data = {key: archive.read(key, npys[key], layout(leaf)[0]) for key, leaf in expected.items()}
     values = {key: decode(data[key], leaf) for key, leaf in expected.items()}
-    for name, param in chosen.items():
-        if param.value is not None:
-            treedef = jax.tree_util.tree_structure(param.value)
-            param.value = jax.tree_util.tree_unflatten(treedef, [values[k] for k in entries(name, param.value)])
+    targets = [param for param in chosen.values() if param.value is not None]
+    new = [
+        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(param.value), [values[k] for k in entries(name, param.value)])
+        for name, param in chosen.items()
+        if param.value is not None
+    ]
+    assign(targets, new)

@@ -345,3 +345,20 @@ def test_donating_call_interrupted_by_ctrl_c_keeps_a_complete_state():
         sys.settrace(None)
     assert not model.w.value.is_deleted()
     np.testing.assert_allclose(model.w.value, np.arange(1.0, 4.0) + 2.0)
+
+
+def test_interrupt_at_every_line_of_load_params_leaves_the_model_untouched(tmp_path):
+    from pcframe.core import _state
+    from pcframe.utils import _archive, _format, _io, _reader, _stored
+
+    model = PCMLP([4, 8, 3])
+    path = pxu.save_params(model, tmp_path / "saved")
+    for p in model.parameters(pxnn.LayerParam):
+        p.value = p.value + 1.0
+    outcomes = _every_interrupt(
+        model.parameters(pxnn.LayerParam),
+        lambda: pxu.load_params(model, path),
+        _files(_io, _reader, _archive, _format, _stored, _state),
+        {_state.assign.__code__, _state._install.__code__},
+    )
+    assert len(outcomes) > 50 and {outcome for _, outcome in outcomes} == {"old"}
