@@ -1,5 +1,6 @@
 """Optim against optax applied by hand; ownership and batch scaling."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -7,6 +8,7 @@ import pytest
 
 import pcframe as px
 import pcframe.functional as pxf
+import pcframe.nn as pxnn
 import pcframe.utils as pxu
 
 
@@ -92,3 +94,30 @@ def test_empty_selection_and_missing_values_are_errors():
         pxu.Optim(optax.sgd(0.1), [empty])
     with pytest.raises(TypeError, match="optax GradientTransformation"):
         pxu.Optim("sgd", [model.w])
+
+
+def test_gradients_find_their_parameters_by_identity():
+    """A gradient names the parameter it belongs to: the whole gradient dict, or a transformed tree, still lands."""
+    from tests.conftest import MLP
+
+    def loss(x, *, model):
+        return jnp.sum(model.layers[0](x) ** 2)
+
+    mask = pxu.Mask(pxnn.LayerParam, (False, True))
+    moved = {}
+    for variant in ("model tree", "whole dict", "doubled tree"):
+        px.RKG.seed(0)
+        model = MLP([3, 4, 2])
+        start = np.asarray(model.layers[0].nn.weight.value)
+        optim = pxu.Optim(optax.sgd(0.1), pxu.Mask(pxnn.LayerParam)(model))
+        grads = pxf.grad(mask)(loss)(jnp.ones(3), model=model)
+        tree = {
+            "model tree": grads["model"],
+            "whole dict": grads,
+            "doubled tree": jax.tree_util.tree_map(lambda g: 2.0 * g, grads["model"]),
+        }[variant]
+        optim.step(model, tree)
+        moved[variant] = np.asarray(model.layers[0].nn.weight.value) - start
+    assert np.abs(moved["model tree"]).max() > 1e-3
+    np.testing.assert_array_equal(moved["whole dict"], moved["model tree"])
+    np.testing.assert_allclose(moved["doubled tree"], 2 * moved["model tree"], rtol=1e-5)
