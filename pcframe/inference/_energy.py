@@ -47,6 +47,13 @@ def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[An
     return jax.lax.pmean(jnp.sum(per_layer), "batch"), (jax.lax.pmean(per_layer, "batch"), out)
 
 
+@vmap(BATCHED, in_axes=(0, 0), out_axes=(0, None), axis_name="batch")
+def _sample_energies(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, Any]:
+    model(x, y)
+    per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
+    return jnp.sum(per_layer), jax.lax.pmean(per_layer, "batch")
+
+
 def output_vodes(model: EnergyModule) -> list[Any]:
     """The clamped (``h.frozen = True``) nodes of a model: its outputs.
 
@@ -194,6 +201,15 @@ class EnergyFunction:
         """``(F, per_layer)`` at ``z`` (use with ``jax.value_and_grad(..., has_aux=True)``)."""
         with self._installed(z):
             return batch_energy(self.model, self.x)
+
+    def per_sample(self, z: Sequence[Any]) -> tuple[Any, Any]:
+        """``(F_i, per_layer)`` at ``z``: each sample's energy $F_i$ (a vector) and the per-layer batch means.
+
+        The gradient of ``jnp.sum(F_i)`` with respect to a sample's activities is that
+        sample's own gradient, whatever the batch size.
+        """
+        with self._installed(z), step(self.model, clear_params=VodeParam.Cache):
+            return _sample_energies(self.x, None, model=self.model)
 
     def write(self, z: Sequence[Any]) -> None:
         """Store ``z`` in the selected parameters."""
