@@ -99,6 +99,7 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
     """Feedforward initialisation: every node's activity is set to its prediction ($z_\\ell = u_\\ell$).
 
     Runs the batch under `STATUS.INIT`; `y` (if given) is then clamped at the output.
+    Earlier activities (of any batch size) are discarded first.
 
     **Arguments:**
 
@@ -110,6 +111,7 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
 
     **Example:** ``init_forward(model, x, y)``
     """
+    model.clear_params(VodeParam)
     return forward(model, x, y, STATUS.INIT)
 
 
