@@ -49,8 +49,9 @@ def test_a_user_strategy_matches_the_builtin_and_trains():
         layer.nn.weight.value, layer.nn.bias.value = w, b
     pxi.train_supervised(ours, optim_ours, X, Y, inference=HeavyBall(step_size=0.1, steps=10))
     pxi.train_supervised(builtin, optim_builtin, X, Y, inference=pxi.DiscreteInference(step_size=0.1, steps=10))
-    for (w, b), (w_ref, b_ref) in zip(weights(ours), weights(builtin)):
-        np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-6)
+    for ours_layer, builtin_layer in zip(weights(ours), weights(builtin)):
+        for a, b in zip(ours_layer, builtin_layer):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     losses = [
         float(pxi.train_supervised(ours, optim_ours, X, Y, inference=HeavyBall(0.1, 0.5))["loss"]) for _ in range(30)
     ]
