@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from typing import Any
 
 import equinox as eqx
@@ -17,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core._random import RKG, RandomKeyGenerator
+from ..core._structure import STRUCTURE
 from ..functional._jit import jit
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
@@ -88,18 +90,53 @@ class StepConfig:
     sigma: float | None = None
     check_finite: bool = False
 
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+_CONFIGS: dict[tuple, tuple] = {}
+_ACTIVITIES: dict[tuple, tuple] = {}
+_MAX_CACHED = 64
+
+
+def _remember(cache: dict, key: tuple, value: tuple) -> tuple:
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+    return value
+
 
 def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[StepConfig, Any]:
-    """``(config, hyperparameters)`` for a compiled step: the static part and the traced part."""
-    hyper, structure = split_hyperparameters(inference)
-    return StepConfig(structure, **config), hyper
+    """``(config, hyperparameters)`` for a compiled step: the static part and the traced part.
+
+    Strategies are immutable, so the split is cached per strategy object (and the same
+    `StepConfig` object reused, which makes the compiled step's cache lookup an identity check).
+    """
+    key = (id(inference), *config.items())
+    found = _CONFIGS.get(key)
+    if found is None or found[0] is not inference:
+        hyper, structure = split_hyperparameters(inference)
+        found = _remember(_CONFIGS, key, (inference, StepConfig(structure, **config), hyper))
+    return found[1], found[2]
 
 
 def reset_activities(*models: EnergyModule) -> None:
-    """Clear activities and caches *before* a compiled step, so its inputs never depend on the last batch."""
+    """Clear activities and caches *before* a compiled step, so its inputs never depend on the last batch.
+
+    The list of activity parameters is cached per model while no model's structure changes.
+    """
     for model in models:
-        model.clear_params(VodeParam)
-        model.clear_params(VodeParam.Cache)
+        key = (id(model), STRUCTURE.value)
+        found = _ACTIVITIES.get(key)
+        if found is None or found[0] is not model:
+            params = (*model.parameters(VodeParam), *model.parameters(VodeParam.Cache))
+            found = _remember(_ACTIVITIES, key, (model, params))
+        for param in found[1]:
+            param.value = None
 
 
 def _equilibrium_grads(
