@@ -43,9 +43,24 @@ import pcframe as px
 
 SECTIONS = ("timing", "ode", "memory", "compile", "scaling")
 # (warm-up rounds, timed rounds) per workload, and other repetition counts, in quick and full mode
-QUICK = {"W0": (3, 30), "W1": (3, 30), "W2": (1, 3), "W3": (2, 10), "dispatch": (200, 7), "compile": 1, "scale": (2, 10)}
-FULL = {"W0": (20, 1000), "W1": (20, 500), "W2": (2, 20), "W3": (5, 100), "dispatch": (2000, 31), "compile": 3,
-        "scale": (5, 100)}
+QUICK = {
+    "W0": (3, 30),
+    "W1": (3, 30),
+    "W2": (1, 3),
+    "W3": (2, 10),
+    "dispatch": (200, 7),
+    "compile": 1,
+    "scale": (2, 10),
+}
+FULL = {
+    "W0": (20, 1000),
+    "W1": (20, 500),
+    "W2": (2, 20),
+    "W3": (5, 100),
+    "dispatch": (2000, 31),
+    "compile": 3,
+    "scale": (5, 100),
+}
 
 
 def variants_for(w: Workload, weights) -> list:
@@ -77,8 +92,12 @@ def run_pcx(python: str, names: list[str], reps: dict) -> list[Row]:
     """PCX rows (and the reference measured in the same process) from `pcx_compare.py` run by `python`."""
     warmup, count = max(reps[n][0] for n in names), min(reps[n][1] for n in names)
     script = Path(__file__).with_name("pcx_compare.py")
-    done = subprocess.run([python, str(script), ",".join(names), str(warmup), str(count)], capture_output=True,
-                          text=True, cwd=script.parent)
+    done = subprocess.run(
+        [python, str(script), ",".join(names), str(warmup), str(count)],
+        capture_output=True,
+        text=True,
+        cwd=script.parent,
+    )
     if done.returncode != 0:
         print(f"PCX run failed:\n{done.stderr[-2000:]}")
         return []

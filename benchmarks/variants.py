@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from workloads import Variant, Weights, Workload
 
 import pcframe as px
@@ -127,8 +126,8 @@ def packaged_inference(w: Workload, ode: bool = False, **ode_options):
     """The engine matching the workload: `DiscreteInference` with its activity optimiser, or `ODEInference`."""
     if ode:
         return pxi.ODEInference(**ode_options)
-    lr = w.h_lr * (w.batch if w.scale_h_grads else 1)
-    return pxi.DiscreteInference(optax.sgd(lr), steps=w.T)
+    step_size = w.h_lr if w.scale_h_grads else w.h_lr / w.batch  # the engines step each sample on its own energy
+    return pxi.DiscreteInference(step_size=step_size, steps=w.T)
 
 
 def build_packaged(w: Workload, weights: Weights, ode: bool = False, name: str | None = None, **ode_options) -> Variant:

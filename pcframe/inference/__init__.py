@@ -20,14 +20,18 @@ from ._energy import (
 )
 from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad
-from ._hybrid import train_hybrid
+from ._hybrid import AmortiserInputs, default_pairs, train_hybrid
 from ._incremental import train_incremental
 from ._init import init_random
 from ._metrics import Metrics, accuracy
 from ._nudging import Nudging
+from ._strategy import AbstractInference, ActivityEnergy, sample_rms, split_hyperparameters, worst_sample_rms
 from ._training import train_supervised, train_unsupervised
 
 __all__ = [
+    "AbstractInference",
+    "ActivityEnergy",
+    "AmortiserInputs",
     "BATCHED",
     "FREE",
     "DiscreteInference",
@@ -39,6 +43,7 @@ __all__ = [
     "activity_grad",
     "activity_vector_field",
     "batch_energy",
+    "default_pairs",
     "evaluate_accuracy",
     "forward",
     "infer_input",
@@ -48,8 +53,11 @@ __all__ = [
     "output_vodes",
     "param_grad",
     "predict",
+    "sample_rms",
+    "split_hyperparameters",
     "train_hybrid",
     "train_incremental",
     "train_supervised",
     "train_unsupervised",
+    "worst_sample_rms",
 ]

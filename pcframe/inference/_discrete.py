@@ -1,91 +1,110 @@
-"""Discrete inference: T steps of any optax optimiser on the activities, in one compiled loop."""
+"""Discrete inference: T steps of gradient descent (or any optax optimiser) on the activities."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ..pc._energy_module import EnergyModule
-from ._energy import EnergyFunction
 from ._finite import error_if_not_finite
+from ._strategy import AbstractInference, ActivityEnergy
 
 
-@dataclasses.dataclass(frozen=True)
-class DiscreteInference:
-    """Minimise $\\mathcal{F}$ over the free activities with `steps` optax updates,
+class DiscreteInference(AbstractInference):
+    """Minimise the energy over the free activities with `steps` updates, each sample its own:
 
-    $$z_{t+1} = z_t + \\mathrm{update}_\\text{optax}(\\partial\\mathcal{F}/\\partial z_t),$$
+    $$z_{i,t+1} = z_{i,t} + \\eta\\,\\mathrm{update}(\\partial F_i/\\partial z_{i,t}),$$
 
-    run as one `jax.lax.scan` (compiled once, whatever `steps` is). The optimiser
-    state is created afresh for every batch.
+    plain gradient descent $z_{i,t+1} = z_{i,t} - \\eta\\,\\partial F_i/\\partial z_{i,t}$ when no
+    `optimizer` is given, run as one `jax.lax.scan`. The optimiser state is created
+    afresh for every batch. `step_size` $\\eta$ is a traced hyperparameter: a sweep over
+    it compiles once. An optax optimiser is static (built with ``optax.sgd(0.1)``, its
+    learning rate is baked in): build it once, outside the training loop.
 
     **Arguments:**
 
-    - `optimizer`: any optax transformation, e.g. ``optax.sgd(0.1)`` (plain gradient descent).
+    - `optimizer`: an optax transformation (e.g. ``optax.sgd(0.1)``, ``optax.adam(0.05)``),
+      or `None` for plain gradient descent.
     - `steps`: number of updates $T$.
-    - `record_energies`: return the per-layer energies before every update (``(T, L)``).
-    - `record_activities`: return the activities before every update (``T`` leading).
+    - `record_energies`: return the per-layer energies before every recorded update.
+    - `record_activities`: return the activities before every recorded update.
+    - `record_every`: record every `record_every`-th update (buffers of ``steps // record_every``).
     - `check_finite`: stop with an error naming the node whose energy became NaN/inf
       (checked inside the compiled loop with `equinox.error_if`; off by default).
     - `remat`: wrap each update in `jax.checkpoint`. Results are the same; when the
       inference itself is differentiated (e.g. ``jax.grad`` through `run` in a
       bilevel objective), the loop then keeps only the carried activities of each
       step and recomputes the rest on the backward pass.
+    - `step_size`: $\\eta$, multiplying the optimiser's update (1.0 keeps the optimiser's own).
+    - `batch_mean`: JPC's convention, activities descend the batch-mean energy (see
+      `pcframe.inference.AbstractInference`).
 
     **Example:**
 
     ```python
-    stats = DiscreteInference(optax.sgd(0.1), steps=20).run(model, x)
+    stats = DiscreteInference(step_size=0.1, steps=20).run(model, x)
+    stats = DiscreteInference(optax.sgd(0.1), steps=20).run(model, x)   # the same updates
     ```
     """
 
-    optimizer: optax.GradientTransformation
+    optimizer: optax.GradientTransformation | None = None
     steps: int = 20
     record_energies: bool = False
     record_activities: bool = False
     check_finite: bool = False
     remat: bool = False
+    step_size: float = 1.0
+    record_every: int = 1
+    batch_mean: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.optimizer, optax.GradientTransformation):
+        if self.optimizer is not None and not isinstance(self.optimizer, optax.GradientTransformation):
             raise TypeError(
-                f"DiscreteInference needs an optax optimiser such as optax.sgd(0.1), got {self.optimizer!r}."
+                f"DiscreteInference needs an optax optimiser such as optax.sgd(0.1), got {self.optimizer!r} "
+                "(or None: gradient descent with step_size)."
             )
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"DiscreteInference steps must be a non-negative int, got {self.steps!r}.")
+        if not isinstance(self.record_every, int) or self.record_every < 1:
+            raise ValueError(f"DiscreteInference record_every must be a positive int, got {self.record_every!r}.")
 
-    def run(self, model: EnergyModule, x: Any = None) -> dict[str, Any]:
-        """Run inference on `model` (activities initialised, output clamped); activities updated in place.
-
-        **Returns:** a dict with ``steps`` and, when asked, ``energies`` / ``activities`` traces.
-        """
-        energy_fn = EnergyFunction(model, x)
-        tx = self.optimizer
-        value_and_grad = jax.value_and_grad(energy_fn.with_layers, has_aux=True)
+    def solve(self, energy: ActivityEnergy) -> tuple[list[Any], dict[str, Any]]:
+        """`steps` updates from ``energy.initial()``; stats ``steps`` and the recorded traces."""
+        tx = self.optimizer if self.optimizer is not None else optax.sgd(1.0)
+        recording = self.record_energies or self.record_activities
 
         def update(carry: tuple, _: Any) -> tuple[tuple, Any]:
             z, state = carry
-            (_, per_layer), grads = value_and_grad(z)
+            (_, per_layer), grads = energy.value_and_grad(z)
             if self.check_finite:
-                z = error_if_not_finite(model, per_layer, "DiscreteInference", z)
+                z = error_if_not_finite(energy.model, per_layer, "DiscreteInference", z)
             updates, state = tx.update(grads, state, z)
-            record = (
-                per_layer if self.record_energies else None,
-                z if self.record_activities else None,
-            )
+            updates = jax.tree_util.tree_map(lambda u: self.step_size * u, updates)
+            record = (per_layer if self.record_energies else None, z if self.record_activities else None)
             return (optax.apply_updates(z, updates), state), record
 
-        z0 = energy_fn.initial()
         body = jax.checkpoint(update) if self.remat else update
-        (z, _), (energies, activities) = jax.lax.scan(body, (z0, tx.init(z0)), None, length=self.steps)
-        energy_fn.write(z)
+
+        def recorded_block(carry: tuple, _: Any) -> tuple[tuple, Any]:
+            carry, record = body(carry, None)
+            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, self.record_every - 1)
+            return carry, record
+
+        z0 = energy.initial()
+        carry = (z0, tx.init(z0))
+        if recording and self.record_every > 1:
+            blocks, rest = divmod(self.steps, self.record_every)
+            carry, (energies, activities) = jax.lax.scan(recorded_block, carry, None, blocks)
+            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, rest)
+        elif recording:
+            carry, (energies, activities) = jax.lax.scan(body, carry, None, self.steps)
+        else:
+            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, self.steps)
         stats: dict[str, Any] = {"steps": jnp.asarray(self.steps)}
         if self.record_energies:
             stats["energies"] = energies
         if self.record_activities:
             stats["activities"] = activities
-        return stats
+        return carry[0], stats

@@ -48,6 +48,13 @@ def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[An
     return jax.lax.pmean(jnp.sum(per_layer), "batch"), (jax.lax.pmean(per_layer, "batch"), out)
 
 
+@vmap(BATCHED, in_axes=(0, 0), out_axes=(0, None), axis_name="batch")
+def _sample_energies(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, Any]:
+    model(x, y)
+    per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
+    return jnp.sum(per_layer), jax.lax.pmean(per_layer, "batch")
+
+
 def output_vodes(model: EnergyModule) -> list[Any]:
     """The clamped (``h.frozen = True``) nodes of a model: its outputs.
 
@@ -93,6 +100,7 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
     """Feedforward initialisation: every node's activity is set to its prediction ($z_\\ell = u_\\ell$).
 
     Runs the batch under `STATUS.INIT`; `y` (if given) is then clamped at the output.
+    Earlier activities (of any batch size) are discarded first.
 
     **Arguments:**
 
@@ -104,6 +112,7 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
 
     **Example:** ``init_forward(model, x, y)``
     """
+    model.clear_params(VodeParam)
     return forward(model, x, y, STATUS.INIT)
 
 
@@ -134,6 +143,11 @@ def batch_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any
     with step(model, clear_params=VodeParam.Cache):
         total, (per_layer, _) = _batch_energy(x, y, model=model)
     return total, per_layer
+
+
+def _step_sample_energies(model: EnergyModule, x: Any) -> tuple[Any, Any]:
+    with step(model, clear_params=VodeParam.Cache):
+        return _sample_energies(x, None, model=model)
 
 
 class EnergyFunction:
@@ -183,11 +197,12 @@ class EnergyFunction:
         """The current values of the selected parameters."""
         return [self._structure.params[i].value for i in self._positions]
 
-    def _evaluate(self, z: Sequence[Any]) -> tuple[Any, Any]:
+    def _evaluate(self, z: Sequence[Any], fn: Any = None) -> tuple[Any, Any]:
         values = list(self._values)
         for i, v in zip(self._positions, z):
             values[i] = v
-        return self._structure.call(lambda *, model: batch_energy(model, self.x), values)[0]
+        fn = fn or (lambda *, model: batch_energy(model, self.x))
+        return self._structure.call(fn, values)[0]
 
     def __call__(self, z: Sequence[Any]) -> Any:
         return self._evaluate(z)[0]
@@ -195,6 +210,14 @@ class EnergyFunction:
     def with_layers(self, z: Sequence[Any]) -> tuple[Any, Any]:
         """``(F, per_layer)`` at ``z`` (use with ``jax.value_and_grad(..., has_aux=True)``)."""
         return self._evaluate(z)
+
+    def per_sample(self, z: Sequence[Any]) -> tuple[Any, Any]:
+        """``(F_i, per_layer)`` at ``z``: each sample's energy $F_i$ (a vector) and the per-layer batch means.
+
+        The gradient of ``jnp.sum(F_i)`` with respect to a sample's activities is that
+        sample's own gradient, whatever the batch size.
+        """
+        return self._evaluate(z, lambda *, model: _step_sample_energies(model, self.x))
 
     def write(self, z: Sequence[Any]) -> None:
         """Store ``z`` in the selected parameters (all or nothing)."""

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import equinox as eqx
+
 from ..core._random import RKG, RandomKeyGenerator
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
-from ..pc._vode import VodeParam
-from ._continuous import ODEInference
-from ._discrete import DiscreteInference
+from ..pc._vode import Vode
 from ._energy import forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
+from ._strategy import AbstractInference, split_hyperparameters
+from ._training import reset_activities
 
 
 @jit()
 def _predict(x: Any, *, model: EnergyModule) -> Any:
-    model.clear_params(VodeParam)
     return init_forward(model, x)
 
 
@@ -31,6 +32,7 @@ def predict(model: EnergyModule, x: Any) -> Any:
 
     **Example:** ``logits = predict(model, x_test)``
     """
+    reset_activities(model)
     return _predict(x, model=model)
 
 
@@ -50,25 +52,28 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     return accuracy(predict(model, x), y)
 
 
-@jit(static_argnums=(0, 2))
-def _infer_input(inference: Any, y: Any, sigma: float, *, model: EnergyModule, rkg: RandomKeyGenerator) -> tuple:
-    model.clear_params(VodeParam)
+@jit(static_argnums=(0, 3))
+def _infer_input(
+    structure: Any, hyper: Any, y: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator
+) -> tuple:
     init_random(model, None, y, sigma=sigma, rkg=rkg)
-    inference.run(model, None)
-    return model.input_vode.h.value, forward(model, None, None)
+    eqx.combine(hyper, structure).infer(model, None)
+    return node.h.value, forward(model, None, None)
 
 
 def infer_input(
     model: EnergyModule,
     y: Any,
     *,
-    inference: DiscreteInference | ODEInference,
+    inference: AbstractInference,
     sigma: float = 0.05,
     rkg: RandomKeyGenerator = RKG,
+    input_node: Vode | None = None,
 ) -> tuple[Any, Any]:
     """Generative inference: the input (latent) that best explains `y`, and the reconstruction of `y`.
 
-    The model must have a free input layer (``PCMLP(..., free_input=True)``).
+    The model must have a free input node: `input_node`, by default ``model.input_vode``
+    (``PCMLP(..., free_input=True)``).
     Activities start from $\\mathcal{N}(0, \\sigma^2)$, `y` is clamped at the output and
     `inference` minimises the energy; the reconstruction is the output prediction
     $u_L$ at the equilibrium.
@@ -77,17 +82,21 @@ def infer_input(
 
     - `model`: a model with a free input layer.
     - `y`: the data batch clamped at the output.
-    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `inference`: an inference strategy (e.g. `ODEInference()`).
     - `sigma`: standard deviation of the random initial activities.
     - `rkg`: the key generator they are drawn from.
+    - `input_node`: the free input `Vode` whose activities are returned.
 
     **Returns:** ``(inferred_inputs, reconstructions)``.
 
     **Example:** ``latents, images_hat = infer_input(decoder, images, inference=ODEInference())``
     """
-    if not getattr(model, "free_input", False):
+    node = input_node if input_node is not None else getattr(model, "input_vode", None)
+    if not isinstance(node, Vode) or getattr(node.h, "frozen", False):
         raise ValueError(
-            "infer_input needs a model with a free input layer (e.g. PCMLP(..., free_input=True)); "
-            f"{type(model).__name__} has none."
+            "infer_input needs a model with a free input layer (e.g. PCMLP(..., free_input=True)) or the free "
+            f"input node as input_node=...; {type(model).__name__} has none."
         )
-    return _infer_input(inference, y, float(sigma), model=model, rkg=rkg)
+    hyper, structure = split_hyperparameters(inference)
+    reset_activities(model)
+    return _infer_input(structure, hyper, y, float(sigma), model=model, node=node, rkg=rkg)

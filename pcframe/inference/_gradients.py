@@ -11,6 +11,7 @@ from ..pc._vode import VodeParam
 from ..utils._mask import Mask
 from ..utils._step import step
 from ._energy import FREE, EnergyFunction, _batch_energy
+from ._strategy import ActivityEnergy
 
 
 def value_grad_and_layers(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any, Any]:
@@ -60,14 +61,15 @@ def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) 
     return _value_and_grad(model, x, params)
 
 
-def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FREE):
-    """The inference dynamics $\\dot z = -\\partial\\mathcal{F}/\\partial z$ as a diffrax vector field.
+def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FREE, batch_mean: bool = False):
+    """The inference dynamics $\\dot z_i = -\\partial F_i/\\partial z_i$ (each sample's own) as a diffrax vector field.
 
     **Arguments:**
 
     - `model`: an `EnergyModule` whose activities are initialised.
     - `x`: the input batch (`None` for a free input layer).
     - `free`: a filter of the activities that move (default: the free `VodeParam`s).
+    - `batch_mean`: the flow of the batch-mean energy instead (JPC's convention).
 
     **Returns:** ``(field, z0, energy_fn)``: ``field(t, z, args)`` for `diffrax.ODETerm`,
     the current free activities ``z0`` and the `EnergyFunction` behind them (use
@@ -80,11 +82,5 @@ def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FRE
     sol = diffrax.diffeqsolve(diffrax.ODETerm(field), diffrax.Heun(), 0, 5, 0.1, z0)
     ```
     """
-    import jax
-
     energy_fn = EnergyFunction(model, x, free)
-
-    def field(t: Any, z: Any, args: Any) -> Any:
-        return jax.tree_util.tree_map(lambda g: -g, jax.grad(energy_fn)(z))
-
-    return field, energy_fn.initial(), energy_fn
+    return ActivityEnergy(energy_fn, batch_mean).vector_field, energy_fn.initial(), energy_fn

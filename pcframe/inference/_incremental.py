@@ -4,7 +4,7 @@ From "A stable, fast, and fully automatic learning algorithm for predictive
 coding networks": instead of waiting for inference to converge, every step
 updates the activities *and* the weights from the same energy gradient,
 
-$$z_{t+1} = z_t - \\eta_z \\partial_z\\mathcal{F}(z_t, \\theta_t), \\qquad
+$$z_{i,t+1} = z_{i,t} - \\eta_z \\partial_{z_i} F_i(z_t, \\theta_t), \\qquad
   \\theta_{t+1} = \\theta_t - \\eta_\\theta \\partial_\\theta\\mathcal{F}(z_t, \\theta_t).$$
 """
 
@@ -23,6 +23,8 @@ from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
+from ._guard import all_finite
+from ._training import check_batches, reset_activities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +39,8 @@ def _incremental_update(tx: Any, tx_state: Any, x: Any, model: EnergyModule, opt
     energy, grads = jax.value_and_grad(energy_fn)(energy_fn.initial())
     activity = [i for i, p in enumerate(params) if not isinstance(p, LayerParam)]
     z = [params[i].value for i in activity]
-    updates, tx_state = tx.update([grads[i] for i in activity], tx_state, z)
+    per_sample = [grads[i] * params[i].value.shape[0] for i in activity]  # each sample's own gradient
+    updates, tx_state = tx.update(per_sample, tx_state, z)
     for i, new in zip(activity, optax.apply_updates(z, updates)):
         params[i].value = new
     weight_grads = {id(p): g for p, g in zip(params, grads) if isinstance(p, LayerParam)}
@@ -48,6 +51,7 @@ def _incremental_update(tx: Any, tx_state: Any, x: Any, model: EnergyModule, opt
 @jit(static_argnums=0)
 def _ipc_step(config: _IncrementalConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> dict:
     _, feedforward = init_forward_energy(model, x, y)
+    saved = [(p, p.value) for p in (*optim_w.params, optim_w.state)]
     tx = config.optimizer
 
     def body(t: Any, tx_state: Any, *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
@@ -56,12 +60,16 @@ def _ipc_step(config: _IncrementalConfig, x: Any, y: Any, *, model: EnergyModule
     tx_state = tx.init([p.value for p in model.parameters(FREE)])
     _, energies = scan(body, xs=jnp.arange(config.steps))(tx_state, model=model, optim_w=optim_w)
     energy, per_layer = batch_energy(model, x)
+    finite = all_finite(energy, [p.value for p in optim_w.params])
+    for param, old in saved:  # a step whose energy or weights are not finite changes nothing
+        param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
     return {
         "loss": output_loss(model, feedforward),
         "energy": energy,
         "energies": per_layer,
         "inference_energies": energies,
         "steps": jnp.asarray(config.steps),
+        "finite": finite,
     }
 
 
@@ -76,7 +84,9 @@ def train_incremental(
     - `optimizer`: optax optimiser of the activities (e.g. ``optax.sgd(0.1)``).
     - `steps`: number of joint updates $T$ (the weights move $T$ times per batch).
 
-    **Returns:** ``loss``, ``energy``, ``energies``, ``inference_energies`` (energy before each update), ``steps``.
+    **Returns:** ``loss``, ``energy``, ``energies``, ``inference_energies`` (energy before each update), ``steps``,
+    ``finite`` (when the final energy or a weight is not finite, the weights and optimiser state of the whole
+    batch are restored).
 
     **Example:** ``train_incremental(model, optim_w, x, y, optimizer=optax.sgd(0.1), steps=20)``
     """
@@ -86,4 +96,6 @@ def train_incremental(
         raise TypeError(f"optim_w must be a pcframe.utils.Optim, got {type(optim_w).__name__}.")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    check_batches("train_incremental", x=x, y=y)
+    reset_activities(model)
     return _ipc_step(_IncrementalConfig(optimizer, steps), x, y, model=model, optim_w=optim_w)

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..core._param import Param
 from ..core._random import RKG, RandomKeyGenerator
-from ..core._tree import is_param
+from ..core._structure import STRUCTURE
 from ..functional._jit import jit
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import VodeParam
 from ..utils._optim import Optim
-from ._continuous import ODEInference
-from ._discrete import DiscreteInference
 from ._energy import FREE, batch_energy, init_forward, init_forward_energy, output_loss
 from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._gradients import value_grad_and_layers
+from ._guard import all_finite, gradient_values, guarded_update
 from ._init import init_random
 from ._metrics import Metrics, accuracy, l2_norms, param_values
 from ._nudging import Nudging, scaled_output_energy
+from ._strategy import AbstractInference, split_hyperparameters
 
 
 def check_batches(where: str, **batches: Any) -> None:
@@ -80,9 +81,10 @@ def check_step_arguments(model: Any, optims: dict[str, Any], inference: Any, met
                 f"{name} must be a pcframe.utils.Optim, e.g. Optim(optax.adam(1e-3), Mask(LayerParam)(model)); "
                 f"got {type(optim).__name__}."
             )
-    if not isinstance(inference, (DiscreteInference, ODEInference)):
+    if not isinstance(inference, AbstractInference):
         raise TypeError(
-            f"inference must be DiscreteInference(optax_optimiser, steps) or ODEInference(...), got {inference!r}."
+            "inference must be a pcframe.inference.AbstractInference, e.g. DiscreteInference(step_size=0.1, "
+            f"steps=20) or ODEInference(); got {inference!r}."
         )
     if not isinstance(metrics, Metrics):
         raise TypeError(f"metrics must be a pcframe.inference.Metrics, got {metrics!r}.")
@@ -93,38 +95,72 @@ _STAGES = ("the feedforward pass", "inference")
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-    """The static configuration of a compiled training step."""
+    """The static configuration of a compiled training step (the strategy without its hyperparameters)."""
 
-    inference: DiscreteInference | ODEInference
+    inference: Any
     metrics: Metrics = Metrics()
     nudging: Nudging | None = None
     sigma: float | None = None
     check_finite: bool = False
 
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
 
-def gradient_values(grads: Any) -> list[Any]:
-    """The gradient arrays held by the `Param`s of a gradient tree."""
-    return [g.value for g in jax.tree_util.tree_leaves(grads, is_leaf=is_param) if isinstance(g, Param)]
-
-
-def all_finite(*values: Any) -> Any:
-    """`True` when every element of every array in `values` is finite."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(values)]))
+    def __hash__(self) -> int:
+        return self._hash
 
 
-def update_if_finite(optim: Optim, model: EnergyModule, grads: Any, finite: Any) -> None:
-    """`optim.step(model, grads)`, undone (weights and optimiser state) when `finite` is false.
+_CONFIGS: dict[tuple, tuple] = {}
+_ACTIVITIES: dict[tuple, tuple] = {}
+_MAX_CACHED = 64
 
-    A `jnp.where` per array, which XLA fuses into the update; measured cheaper than a `cond`.
+
+def _remember(cache: dict, key: tuple, value: tuple) -> tuple:
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[StepConfig, Any]:
+    """``(config, hyperparameters)`` for a compiled step: the static part and the traced part.
+
+    Strategies are immutable, so the split is cached per strategy object (and the same
+    `StepConfig` object reused, which makes the compiled step's cache lookup an identity check).
     """
-    saved = [(p, p.value) for p in (*optim.params, optim.state)]
-    optim.step(model, grads)
-    for param, old in saved:
-        param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
+    key = (id(inference), *config.items())
+    found = _CONFIGS.get(key)
+    if found is None or found[0] is not inference:
+        hyper, structure = split_hyperparameters(inference)
+        found = _remember(_CONFIGS, key, (inference, StepConfig(structure, **config), hyper))
+    return found[1], found[2]
+
+
+def reset_activities(*models: EnergyModule) -> None:
+    """Clear activities and caches *before* a compiled step, so its inputs never depend on the last batch.
+
+    The list of activity parameters is cached per model while no model's structure changes.
+    """
+    for model in models:
+        key = (id(model), STRUCTURE.value)
+        found = _ACTIVITIES.get(key)
+        if found is None or found[0] is not model:
+            params = (*model.parameters(VodeParam), *model.parameters(VodeParam.Cache))
+            found = _remember(_ACTIVITIES, key, (model, params))
+        for param in found[1]:
+            param.value = None
 
 
 def _equilibrium_grads(
-    config: StepConfig, model: EnergyModule, x: Any, y: Any, rkg: Any, beta: float | None, feedforward_done: bool
+    config: StepConfig,
+    inference: AbstractInference,
+    model: EnergyModule,
+    x: Any,
+    y: Any,
+    rkg: Any,
+    beta: float | None,
+    feedforward_done: bool,
 ):
     """Initialise the activities (unless `feedforward_done`), infer, and take the weight gradient there.
 
@@ -137,7 +173,7 @@ def _equilibrium_grads(
         init_forward(model, x, y)
     nudged = contextlib.nullcontext() if beta is None else scaled_output_energy(model, beta)
     with nudged:
-        stats = config.inference.run(model, x)
+        stats = inference.infer(model, x)
         energy, per_layer, grads = value_grad_and_layers(model, x, LayerParam)
     if beta is not None:
         grads = jax.tree_util.tree_map(lambda g: g / beta, grads)
@@ -149,44 +185,45 @@ def _inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
     return {renamed.get(k, k): v for k, v in stats.items()}
 
 
-def _optional_metrics(config: StepConfig, model: EnergyModule, optim: Optim, grads: list[Any]) -> dict[str, Any]:
+def optional_metrics(asked: Metrics, model: EnergyModule, optim: Optim, grads: list[Any]) -> dict[str, Any]:
+    """The optional metrics `asked` for: norms of the activities, the weights (after the update), the gradients."""
     metrics = {}
-    if config.metrics.activity_norms:
+    if asked.activity_norms:
         metrics["activity_norms"] = l2_norms(param_values(tuple(model.parameters(FREE))))
-    if config.metrics.param_norms:
+    if asked.param_norms:
         metrics["param_norms"] = l2_norms(param_values(optim.params))
-    if config.metrics.grad_norms:
+    if asked.grad_norms:
         metrics["grad_norms"] = l2_norms(grads)
     return metrics
 
 
 @jit(static_argnums=0)
-def _pc_step(config: StepConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
-    model.clear_params(VodeParam)  # activities of an earlier batch (any batch size) are not inputs of this step
+def _pc_step(config: StepConfig, hyper: Any, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
+    inference = eqx.combine(hyper, config.inference)
     predictions, feedforward = init_forward_energy(model, x, y)
     metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
     if config.metrics.accuracy:
         metrics["accuracy"] = accuracy(predictions, y)
     nudging = config.nudging
     if nudging is not None and nudging.centred:
-        stats, plus, _, _ = _equilibrium_grads(config, model, x, y, rkg, nudging.beta, True)
-        _, minus, _, _ = _equilibrium_grads(config, model, x, y, rkg, -nudging.beta, False)
+        stats, plus, _, _ = _equilibrium_grads(config, inference, model, x, y, rkg, nudging.beta, True)
+        _, minus, _, _ = _equilibrium_grads(config, inference, model, x, y, rkg, -nudging.beta, False)
         leaves, treedef = jax.tree_util.tree_flatten(plus)
         grads = jax.tree_util.tree_unflatten(
             treedef, [0.5 * (a + b) for a, b in zip(leaves, jax.tree_util.tree_leaves(minus))]
         )
     else:
         beta = None if nudging is None else nudging.beta
-        stats, grads, energy, per_layer = _equilibrium_grads(config, model, x, y, rkg, beta, True)
+        stats, grads, energy, per_layer = _equilibrium_grads(config, inference, model, x, y, rkg, beta, True)
     if nudging is not None:  # report the un-nudged energy at the equilibrium
         energy, per_layer = batch_energy(model, x)
     flat = gradient_values(grads)
     finite = all_finite(energy, flat)
     if config.check_finite:
         metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], grads)
-    update_if_finite(optim_w, model, grads, finite)
+    finite = guarded_update([(optim_w, model, grads)], finite)
     metrics.update(_inference_metrics(stats), energy=energy, energies=per_layer, finite=finite)
-    metrics.update(_optional_metrics(config, model, optim_w, flat))
+    metrics.update(optional_metrics(config.metrics, model, optim_w, flat))
     return metrics
 
 
@@ -196,7 +233,7 @@ def train_supervised(
     x: Any,
     y: Any,
     *,
-    inference: DiscreteInference | ODEInference,
+    inference: AbstractInference,
     metrics: Metrics = Metrics(),
     nudging: Nudging | None = None,
     check_finite: bool = False,
@@ -213,7 +250,7 @@ def train_supervised(
     - `model`: an `EnergyModule` following the engines' protocol (e.g. `PCMLP`).
     - `optim_w`: the weight optimiser (`Optim` over the model's `LayerParam`s).
     - `x`, `y`: input and target batches (one-hot targets for a cross-entropy output).
-    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `inference`: an inference strategy (`DiscreteInference(...)`, `ODEInference(...)` or your own).
     - `metrics`: optional metrics to compute.
     - `nudging`: optional `Nudging` of the output instead of hard clamping.
     - `check_finite`: raise `FloatingPointError` naming the first node whose energy (or
@@ -237,8 +274,9 @@ def train_supervised(
     if x is None or y is None:
         raise ValueError("train_supervised needs both an input batch x and a target batch y.")
     check_batches("train_supervised", x=x, y=y)
-    config = StepConfig(inference, metrics, nudging, check_finite=bool(check_finite))
-    out = _pc_step(config, x, y, model=model, optim_w=optim_w, rkg=RKG)
+    config, hyper = compiled_arguments(inference, metrics=metrics, nudging=nudging, check_finite=bool(check_finite))
+    reset_activities(model)
+    out = _pc_step(config, hyper, x, y, model=model, optim_w=optim_w, rkg=RKG)
     return raise_if_not_finite(out, model, _STAGES, "train_supervised") if check_finite else out
 
 
@@ -247,7 +285,7 @@ def train_unsupervised(
     optim_w: Optim,
     y: Any,
     *,
-    inference: DiscreteInference | ODEInference,
+    inference: AbstractInference,
     sigma: float = 0.05,
     metrics: Metrics = Metrics(),
     rkg: RandomKeyGenerator = RKG,
@@ -266,7 +304,7 @@ def train_unsupervised(
     - `model`: an `EnergyModule` with a free input layer.
     - `optim_w`: the weight optimiser.
     - `y`: the data batch clamped at the output.
-    - `inference`: `DiscreteInference(...)` or `ODEInference(...)`.
+    - `inference`: an inference strategy (`DiscreteInference(...)`, `ODEInference(...)` or your own).
     - `sigma`: standard deviation $\\sigma$ of the random initial activities.
     - `metrics`: optional metrics to compute.
     - `rkg`: the key generator the initial activities are drawn from.
@@ -289,6 +327,7 @@ def train_unsupervised(
         raise ValueError(f"train_unsupervised: sigma must be a non-negative number, got {sigma!r}.")
     if not isinstance(rkg, RandomKeyGenerator):
         raise TypeError(f"rkg must be a pcframe RandomKeyGenerator, got {type(rkg).__name__}.")
-    config = StepConfig(inference, metrics, None, float(sigma), bool(check_finite))
-    out = _pc_step(config, None, y, model=model, optim_w=optim_w, rkg=rkg)
+    config, hyper = compiled_arguments(inference, metrics=metrics, sigma=float(sigma), check_finite=bool(check_finite))
+    reset_activities(model)
+    out = _pc_step(config, hyper, None, y, model=model, optim_w=optim_w, rkg=rkg)
     return raise_if_not_finite(out, model, _STAGES, "train_unsupervised") if check_finite else out

@@ -272,8 +272,16 @@ def test_repr_shows_structure_and_shapes():
 
     text = repr(Net())
     assert text.startswith("Net(\n")
-    for part in ["layers=[", "weight=LayerParam(f32[4,3])", "bias=LayerParam(f32[4])", "bias=None",
-                 "weight=LayerParam(f32[2,4])", "'h': Param(f32[8,4], frozen=True)", "act=static(", "scale=2"]:
+    for part in [
+        "layers=[",
+        "weight=LayerParam(f32[4,3])",
+        "bias=LayerParam(f32[4])",
+        "bias=None",
+        "weight=LayerParam(f32[2,4])",
+        "'h': Param(f32[8,4], frozen=True)",
+        "act=static(",
+        "scale=2",
+    ]:
         assert part in text, part
     assert "_private" not in text
     static_text = repr(Holder())

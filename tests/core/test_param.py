@@ -99,9 +99,7 @@ def test_augmented_assignment_syntax_on_module_attribute():
     _close(box.w.value, ((np.arange(3.0) - 1.0) * 2.0) ** 2)
 
 
-@pytest.mark.parametrize(
-    "op", [operator.lt, operator.le, operator.gt, operator.ge], ids=["lt", "le", "gt", "ge"]
-)
+@pytest.mark.parametrize("op", [operator.lt, operator.le, operator.gt, operator.ge], ids=["lt", "le", "gt", "ge"])
 def test_comparisons(op):
     x = np.array([1.0, 2.0, 3.0], np.float32)
     y = np.array([3.0, 2.0, 1.0], np.float32)

@@ -43,9 +43,13 @@ def test_vector_field_is_negative_gradient_and_pure():
     model, x, y = _setup()
     field, z0, energy_fn = pxi.activity_vector_field(model, x)
     before = [v.h.value for v in model.vodes]
-    expected = jax.grad(lambda hs: hand_energy(weights(model), hs, x, y))(z0)
+    # each sample's own gradient: that of the batch sum, N times the batch mean's
+    expected = jax.grad(lambda hs: len(x) * hand_energy(weights(model), hs, x, y))(z0)
     for f, g in zip(field(0.0, z0, None), expected):
         np.testing.assert_allclose(f, -g, rtol=1e-5, atol=1e-7)
+    jpc_field, _, _ = pxi.activity_vector_field(model, x, batch_mean=True)
+    for f, g in zip(jpc_field(0.0, z0, None), expected):
+        np.testing.assert_allclose(f, -g / len(x), rtol=1e-5, atol=1e-7)
     assert all(a is b for a, b in zip(before, [v.h.value for v in model.vodes])), "the vector field must not write"
     assert float(energy_fn(z0)) == float(hand_energy(weights(model), z0, x, y))
 

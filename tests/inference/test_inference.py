@@ -54,7 +54,7 @@ def test_discrete_inference_matches_hand_written_sgd_loop():
     for _ in range(7):
         energy, grads = jax.value_and_grad(lambda hs: hand_energy(weights(model), hs, x, y))(hs)
         energies.append(energy)
-        hs = [h - 0.3 * g for h, g in zip(hs, grads)]
+        hs = [h - 0.3 * len(x) * g for h, g in zip(hs, grads)]  # each sample: its own gradient
     for a, b in zip(_activities(model), hs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats["energies"].sum(axis=1), energies, rtol=1e-5)

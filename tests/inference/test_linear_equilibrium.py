@@ -21,7 +21,7 @@ def run(inference, x, *, model):
     "inference",
     [
         pxi.ODEInference(stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6), max_t1=5000.0),
-        pxi.DiscreteInference(optax.sgd(1.0), steps=4000),
+        pxi.DiscreteInference(optax.sgd(0.125), steps=4000),
     ],
     ids=["ode", "discrete"],
 )

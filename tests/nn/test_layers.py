@@ -229,8 +229,11 @@ def test_pools_with_stride_and_padding():
     # max pooling by hand: windows rows/cols {-1,0,1}, {1,2,3}, ... with -inf padding
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     expected = np.stack(
-        [np.stack([padded[:, i:i + 3, j:j + 3].max(axis=(1, 2)) for j in range(0, 7, 2)], -1)
-         for i in range(0, 7, 2)], -2
+        [
+            np.stack([padded[:, i : i + 3, j : j + 3].max(axis=(1, 2)) for j in range(0, 7, 2)], -1)
+            for i in range(0, 7, 2)
+        ],
+        -2,
     )
     _close(ours_max, expected)
 

@@ -419,7 +419,8 @@ CASES = {
     "train-inference-string": (
         lambda: train(inference="ode"),
         TypeError,
-        r"inference must be DiscreteInference\(optax_optimiser, steps\) or ODEInference\(\.\.\.\), got 'ode'",
+        r"inference must be a pcframe\.inference\.AbstractInference, e\.g\. DiscreteInference\(step_size=0\.1, steps=20\) "
+        r"or ODEInference\(\); got 'ode'",
     ),
     "train-metrics-string": (
         lambda: train(metrics="accuracy"),

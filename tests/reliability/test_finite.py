@@ -87,5 +87,8 @@ def test_ode_inference_stops_inside_jit_naming_the_node():
     checked = pxi.ODEInference(max_t1=2.0, check_finite=True)
     assert bool(pxi.train_supervised(model, optim, X, Y, inference=checked)["finite"])
     model.layers[2].nn.weight.value = model.layers[2].nn.weight.value.at[0, 0].set(jnp.inf)
-    with pytest.raises(jax.errors.JaxRuntimeError, match=r"ODEInference: the energy of the node vodes\[\d\] is NaN"):
+    # raised from equinox's callback: a JaxRuntimeError or, from inside diffrax's loop, a ValueError
+    with pytest.raises(
+        (jax.errors.JaxRuntimeError, ValueError), match=r"ODEInference: the energy of the node vodes\[\d\] is NaN"
+    ):
         pxi.train_supervised(model, optim, X, Y, inference=checked)

@@ -1,0 +1,248 @@
+"""The open base class of inference strategies, and the energy a strategy descends.
+
+A strategy is an `equinox.Module` (like a diffrax solver): its float and array
+fields are *hyperparameters*, traced when the strategy is used by a compiled
+training step, so a sweep over step sizes or tolerances, or a new strategy of the
+same structure built every step, compiles nothing new; its other fields (ints,
+bools, optax or diffrax objects) are static and part of the compiled structure.
+
+**Per-sample convention.** A sample's inference does not depend on the batch it
+sits in: every engine descends, for each sample $i$, that sample's own energy,
+
+$$\\dot z_i = -\\partial F_i/\\partial z_i, \\qquad F_i = \\sum_\\ell E_\\ell(z_{\\ell,i}, u_{\\ell,i}),$$
+
+the gradient of the batch *sum* $\\sum_i F_i$; step sizes, ODE times and tolerances
+are per sample, and the steady-state test asks every sample to be steady. Weight
+gradients are batch means, $\\partial_\\theta \\frac1N\\sum_i F_i$. With
+``batch_mean=True`` a strategy uses JPC's convention instead: activities descend
+the batch mean $\\frac1N\\sum_i F_i$ (each sample moves $1/N$ as fast) and the
+steady-state test and error norm look at the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..functional._jit import jit
+from ..pc._energy_module import EnergyModule
+from ..pc._vode import VodeParam
+from ._energy import FREE, EnergyFunction
+
+
+def _is_hyperparameter(value: Any) -> bool:
+    return eqx.is_array(value) or (isinstance(value, float) and not isinstance(value, bool))
+
+
+def split_hyperparameters(strategy: Any) -> tuple[Any, Any]:
+    """``(hyperparameters, structure)``: the float/array fields of `strategy`, and the rest.
+
+    ``eqx.combine(hyperparameters, structure)`` gives the strategy back; the first part
+    is traced by a compiled step, the second is its static (hashable) argument.
+
+    **Arguments:**
+
+    - `strategy`: an `AbstractInference`.
+
+    **Returns:** the two halves, as from `equinox.partition`.
+
+    **Example:** ``hyper, structure = split_hyperparameters(DiscreteInference(step_size=0.1))``
+    """
+    return eqx.partition(strategy, _is_hyperparameter)
+
+
+def sample_rms(tree: Any) -> Any:
+    """The root mean square of each sample's part of `tree` (leaves batched on axis 0).
+
+    $$\\lVert z_i \\rVert_\\mathrm{rms} = \\sqrt{\\tfrac1D \\textstyle\\sum_{\\text{leaves}, j} z_{i,j}^2}$$
+
+    **Arguments:**
+
+    - `tree`: a pytree of arrays with one shared leading batch axis.
+
+    **Returns:** a vector with one value per sample.
+
+    **Example:** ``sample_rms([jnp.ones((4, 3))])  # [1, 1, 1, 1]``
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    size = sum(leaf[0].size for leaf in leaves)
+    squares = sum(jnp.sum(jnp.reshape(leaf, (leaf.shape[0], -1)) ** 2, axis=1) for leaf in leaves)
+    return jnp.sqrt(squares / size)
+
+
+def batch_rms(tree: Any) -> Any:
+    """The root mean square of all elements of `tree`: diffrax's ``rms_norm`` (JPC's convention).
+
+    **Arguments:**
+
+    - `tree`: a pytree of arrays.
+
+    **Returns:** a scalar.
+
+    **Example:** ``batch_rms([jnp.ones((4, 3))])  # 1.0``
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    size = sum(leaf.size for leaf in leaves)
+    return jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in leaves) / size)
+
+
+def worst_sample_rms(tree: Any) -> Any:
+    """$\\max_i \\lVert z_i\\rVert_\\mathrm{rms}$: an error norm under which every sample meets the tolerance.
+
+    Used as the norm of the default step-size controller, so that an adaptive step is
+    accepted only when each sample's own error is within tolerance, whatever the batch.
+
+    **Arguments:**
+
+    - `tree`: a pytree of arrays batched on axis 0 (a diffrax error estimate).
+
+    **Returns:** a scalar.
+
+    **Example:** ``diffrax.PIDController(rtol=1e-3, atol=1e-3, norm=worst_sample_rms)``
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves or leaves[0].ndim == 0:
+        return batch_rms(tree)
+    return jnp.max(sample_rms(tree))
+
+
+class ActivityEnergy:
+    """The energy a strategy descends, under the per-sample (default) or batch-mean convention.
+
+    $$\\mathcal{E}(z) = \\sum_i F_i(z_i) \\quad\\text{(per sample)}, \\qquad
+      \\mathcal{E}(z) = \\tfrac1N \\sum_i F_i(z_i) \\quad\\text{(batch mean, JPC)}.$$
+
+    **Arguments:**
+
+    - `energy_fn`: the model's `EnergyFunction` over the free activities.
+    - `batch_mean`: use the batch-mean convention.
+
+    **Example:**
+
+    ```python
+    energy = ActivityEnergy(EnergyFunction(model, x), batch_mean=False)
+    (value, per_layer), grads = energy.value_and_grad(energy.initial())
+    ```
+    """
+
+    def __init__(self, energy_fn: EnergyFunction, batch_mean: bool = False) -> None:
+        self.energy_fn = energy_fn
+        self.batch_mean = batch_mean
+
+    @property
+    def model(self) -> EnergyModule:
+        """The model whose activities are inferred."""
+        return self.energy_fn.model
+
+    def initial(self) -> list[Any]:
+        """The current free activities (where inference starts)."""
+        return self.energy_fn.initial()
+
+    def with_layers(self, z: list[Any]) -> tuple[Any, Any]:
+        """``(E, per_layer)`` at `z`: the descended energy and the batch mean of each node's energy."""
+        if self.batch_mean:
+            return self.energy_fn.with_layers(z)
+        per_sample, per_layer = self.energy_fn.per_sample(z)
+        return jnp.sum(per_sample), per_layer
+
+    def value_and_grad(self, z: list[Any]) -> tuple[tuple[Any, Any], list[Any]]:
+        """``((E, per_layer), dE/dz)``: under the default convention, each sample's own gradient."""
+        return jax.value_and_grad(self.with_layers, has_aux=True)(z)
+
+    def vector_field(self, t: Any, z: list[Any], args: Any) -> list[Any]:
+        """The inference dynamics $\\dot z = -\\partial\\mathcal{E}/\\partial z$, as a diffrax vector field."""
+        return jax.tree_util.tree_map(jnp.negative, jax.grad(lambda z: self.with_layers(z)[0])(z))
+
+    def norm(self, tree: Any) -> Any:
+        """The norm steady-state tests compare: per sample (a vector) or of the whole batch (JPC)."""
+        return batch_rms(tree) if self.batch_mean else sample_rms(tree)
+
+
+def _is_traced(model: EnergyModule, x: Any) -> bool:
+    values = [p.value for p in model.parameters(VodeParam)] + [x]
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values))
+
+
+class AbstractInference(eqx.Module):
+    """Base class of inference strategies: subclass it and implement `solve`.
+
+    A strategy moves the free activities of a model (initialised, output clamped)
+    towards a minimum of the energy. Built-ins: `DiscreteInference`, `ODEInference`.
+    Float and array fields are traced hyperparameters; see the module docstring for the
+    per-sample convention every strategy follows through `ActivityEnergy`.
+
+    **Example:**
+
+    ```python
+    class Descent(AbstractInference):
+        step_size: float
+        steps: int = 10
+
+        def solve(self, energy):
+            def body(_, z):
+                _, g = energy.value_and_grad(z)
+                return [a - self.step_size * b for a, b in zip(z, g)]
+            z = jax.lax.fori_loop(0, self.steps, body, energy.initial())
+            return z, {"steps": jnp.asarray(self.steps)}
+    ```
+    """
+
+    @abc.abstractmethod
+    def solve(self, energy: ActivityEnergy) -> tuple[list[Any], dict[str, Any]]:
+        """Infer: return the new free activities (aligned with ``energy.initial()``) and a dict of stats.
+
+        Runs inside a compiled computation (pure JAX). The stats must hold ``steps``.
+
+        **Arguments:**
+
+        - `energy`: the `ActivityEnergy` of the model, under this strategy's convention.
+
+        **Returns:** ``(z, stats)``.
+        """
+
+    @property
+    def uses_batch_mean(self) -> bool:
+        """Whether this strategy follows JPC's batch-mean convention (a ``batch_mean`` field)."""
+        return bool(getattr(self, "batch_mean", False))
+
+    def infer(self, model: EnergyModule, x: Any = None) -> dict[str, Any]:
+        """Inference as part of a computation being traced: activities updated in place.
+
+        **Arguments:** as for `run`.
+
+        **Returns:** the stats of `solve`.
+        """
+        energy = ActivityEnergy(EnergyFunction(model, x, FREE), self.uses_batch_mean)
+        z, stats = self.solve(energy)
+        energy.energy_fn.write(z)
+        return stats
+
+    def run(self, model: EnergyModule, x: Any = None) -> dict[str, Any]:
+        """Run inference on `model` (activities initialised, output clamped); activities updated in place.
+
+        Called eagerly it runs one compiled function, compiled once per model structure,
+        batch shape and strategy structure (hyperparameter values are traced); inside
+        `pcframe.functional.jit` it is traced into the enclosing computation.
+
+        **Arguments:**
+
+        - `model`: an `EnergyModule` following the engines' protocol.
+        - `x`: the input batch (`None` for a free input layer).
+
+        **Returns:** a dict with ``steps`` and the strategy's other stats.
+
+        **Example:** ``stats = DiscreteInference(step_size=0.1, steps=20).run(model, x)``
+        """
+        if _is_traced(model, x):
+            return self.infer(model, x)
+        hyper, structure = split_hyperparameters(self)
+        return _run_compiled(structure, hyper, x, model=model)
+
+
+@jit(static_argnums=0)
+def _run_compiled(structure: Any, hyper: Any, x: Any, *, model: EnergyModule) -> dict[str, Any]:
+    return eqx.combine(hyper, structure).infer(model, x)

@@ -1,0 +1,69 @@
+"""Packaged steps and eager inference compile once per batch shape (counted with `jax.monitoring`)."""
+
+import jax
+import jax.numpy as jnp
+import optax
+from sklearn.datasets import load_digits
+
+import pcframe.inference as pxi
+import pcframe.nn as pxnn
+import pcframe.utils as pxu
+from pcframe.models import PCMLP
+from tests.inference.compiles import count_compilations
+
+DIGITS, LABELS = load_digits(return_X_y=True)
+X = jnp.asarray(DIGITS[:64] / 16.0, dtype=jnp.float32)
+Y = jax.nn.one_hot(LABELS[:64], 10)
+SGD = pxi.DiscreteInference(step_size=0.1, steps=4)
+
+
+def _model():
+    model = PCMLP([64, 16, 10])
+    return model, pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
+
+
+def test_repeated_calls_and_evaluation_in_between_compile_nothing_new():
+    model, optim = _model()
+    pxi.train_supervised(model, optim, X[:32], Y[:32], inference=SGD)
+    pxi.evaluate_accuracy(model, X[32:], Y[32:])
+    with count_compilations() as compiled:
+        for _ in range(3):
+            pxi.train_supervised(model, optim, X[:32], Y[:32], inference=SGD)
+            pxi.evaluate_accuracy(model, X[32:], Y[32:])
+    assert compiled[0] == 0
+
+
+def test_batch_size_round_trips_compile_each_shape_once():
+    model, optim = _model()
+    for size in (32, 16):
+        pxi.train_supervised(model, optim, X[:size], Y[:size], inference=SGD)
+    with count_compilations() as compiled:
+        for size in (32, 16, 32, 16):
+            pxi.train_supervised(model, optim, X[:size], Y[:size], inference=SGD)
+    assert compiled[0] == 0
+
+
+def test_a_hyperparameter_sweep_and_strategies_rebuilt_every_step_compile_once():
+    model, optim = _model()
+    pxi.train_supervised(model, optim, X[:32], Y[:32], inference=pxi.DiscreteInference(step_size=0.05, steps=4))
+    pxi.train_supervised(model, optim, X[:32], Y[:32], inference=pxi.ODEInference(max_t1=5.0))
+    with count_compilations() as compiled:
+        for value in (0.1, 0.2, 0.3):
+            pxi.train_supervised(
+                model, optim, X[:32], Y[:32], inference=pxi.DiscreteInference(step_size=value, steps=4)
+            )
+            pxi.train_supervised(model, optim, X[:32], Y[:32], inference=pxi.ODEInference(max_t1=10.0 * value))
+    assert compiled[0] == 0
+
+
+def test_eager_run_compiles_once():
+    model, _ = _model()
+    inference = pxi.ODEInference(max_t1=5.0)
+    for _ in range(2):
+        pxi.init_forward(model, X[:32], Y[:32])
+        inference.run(model, X[:32])
+    with count_compilations() as compiled:
+        for _ in range(3):
+            pxi.init_forward(model, X[:32], Y[:32])
+            inference.run(model, X[:32])
+    assert compiled[0] == 0

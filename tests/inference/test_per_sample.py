@@ -1,0 +1,79 @@
+"""A sample's inference does not depend on its batch; the default ODE inference does something."""
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from sklearn.datasets import load_digits
+
+import pcframe.inference as pxi
+import pcframe.nn as pxnn
+import pcframe.utils as pxu
+from pcframe.models import PCMLP
+from tests.conftest import hand_energy, weights
+
+X = jax.random.normal(jax.random.PRNGKey(0), (64, 3))
+Y = jax.random.normal(jax.random.PRNGKey(1), (64, 2))
+SAMPLE = 5
+
+
+def _activities_after(inference, model, x, y):
+    pxi.init_forward(model, x, y)
+    inference.run(model, x)
+    return [np.asarray(v.h.value) for v in model.vodes[:-1]]
+
+
+@pytest.mark.parametrize(
+    "inference, tolerance",
+    [
+        (pxi.DiscreteInference(step_size=0.2, steps=20), 1e-6),
+        (pxi.ODEInference(solver=diffrax.Euler(), dt=0.2, max_t1=4.0, steady_state=False), 1e-6),
+        (pxi.ODEInference(max_t1=20.0), 2e-2),
+    ],
+    ids=["sgd", "euler", "adaptive"],
+)
+def test_a_sample_is_inferred_the_same_alone_and_in_a_batch_of_64(inference, tolerance):
+    model = PCMLP([3, 6, 5, 2])
+    batched = _activities_after(inference, model, X, Y)
+    alone = _activities_after(inference, model, X[SAMPLE : SAMPLE + 1], Y[SAMPLE : SAMPLE + 1])
+    for in_batch, by_itself in zip(batched, alone):
+        np.testing.assert_allclose(in_batch[SAMPLE], by_itself[0], rtol=tolerance, atol=tolerance)
+
+
+def test_gradient_descent_steps_each_sample_along_its_own_gradient():
+    model = PCMLP([3, 6, 5, 2])
+    pxi.init_forward(model, X[:8], Y[:8])
+    hs = [v.h.value for v in model.vodes[:-1]]
+    pxi.DiscreteInference(step_size=0.3, steps=1).run(model, X[:8])
+
+    def own_energy(hs, i):  # sample i's energy alone, from the formula
+        return hand_energy(weights(model), [h[i : i + 1] for h in hs], X[i : i + 1], Y[i : i + 1])
+
+    for i in range(8):
+        grads = jax.grad(own_energy)(hs, i)
+        for vode, h, g in zip(model.vodes[:-1], hs, grads):
+            np.testing.assert_allclose(vode.h.value[i], h[i] - 0.3 * g[i], rtol=1e-5, atol=1e-6)
+
+
+def test_batch_mean_switch_reproduces_jpc_convention():
+    model = PCMLP([3, 6, 5, 2])
+    pxi.init_forward(model, X[:8], Y[:8])
+    hs = [v.h.value for v in model.vodes[:-1]]
+    pxi.DiscreteInference(step_size=0.3, steps=1, batch_mean=True).run(model, X[:8])
+    grads = jax.grad(lambda hs: hand_energy(weights(model), hs, X[:8], Y[:8]))(hs)  # JPC: grad of the batch mean
+    for vode, h, g in zip(model.vodes[:-1], hs, grads):
+        np.testing.assert_allclose(vode.h.value, h - 0.3 * g, rtol=1e-5, atol=1e-7)
+
+
+def test_default_ode_inference_takes_steps_at_batch_64_and_trains_the_first_layer():
+    digits, labels = load_digits(return_X_y=True)
+    x, y = jnp.asarray(digits[:64] / 16.0, dtype=jnp.float32), jax.nn.one_hot(labels[:64], 10)
+    model = PCMLP([64, 128, 128, 10])
+    optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
+    first = np.asarray(model.layers[0].nn.weight.value)
+    out = pxi.train_supervised(model, optim, x, y, inference=pxi.ODEInference())
+    assert int(out["steps"]) > 0 and bool(out["steady"])
+    assert float(out["energy"]) < float(out["loss"])
+    assert np.abs(np.asarray(model.layers[0].nn.weight.value) - first).max() > 1e-4
