@@ -10,6 +10,7 @@ import pcframe as px
 import pcframe.nn as pxnn
 import pcframe.pc as pxc
 import pcframe.utils as pxu
+from pcframe.functional._jit import reset_retrace_counts
 
 BATCHED = pxu.Mask(pxc.VodeParam | pxc.VodeParam.Cache, (None, 0))
 
@@ -66,3 +67,4 @@ def hand_energy(ws, hs, x, y, act_fn=jnp.tanh, ce_output=False):
 @pytest.fixture(autouse=True)
 def _seed():
     px.RKG.seed(0)
+    reset_retrace_counts()  # the retrace warning (an error in the tests) counts within one test

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +15,13 @@ from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, split_
 
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
+_INSTANCES: weakref.WeakSet = weakref.WeakSet()
+
+
+def reset_retrace_counts() -> None:
+    """Forget how often each live jitted function was traced (tests start each case from zero)."""
+    for instance in list(_INSTANCES):
+        instance._traces.clear()
 
 
 class _StatefulJit:
@@ -35,6 +43,7 @@ class _StatefulJit:
             donate_argnums=(1,) if donate_params else (),
         )
         functools.update_wrapper(self, fn)
+        _INSTANCES.add(self)
 
     def _pure(self, key: StructureKey, values: list, *args: Any) -> tuple[Any, dict[int, Any]]:
         self._count_trace(key)
