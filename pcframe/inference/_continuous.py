@@ -165,7 +165,7 @@ def _where_valid(valid: Any, trace: Any) -> Any:
 
 def _positive(value: Any) -> bool:
     """Whether a concrete hyperparameter is a positive number (a traced one is checked by its user)."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):
         return False
     if isinstance(value, jax.core.Tracer):
         return True
