@@ -20,7 +20,6 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -113,7 +112,7 @@ def _hybrid_step(
     optim_a: Optim,
 ) -> dict:
     step_config, latents_at, guesses_at, inputs = config
-    inference = eqx.combine(hyper, step_config.inference)
+    inference = step_config.strategy(hyper)
     init_forward(amortiser, y, x)
     amortiser_nodes, generator_nodes = list(amortiser.iter_vodes()), list(generator.iter_vodes())
     guesses = [amortiser_nodes[i].h.value for i in guesses_at]

@@ -24,7 +24,7 @@ from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
 from ._guard import all_finite
-from ._training import check_batches, reset_activities
+from ._training import checked_batches, reset_activities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +96,6 @@ def train_incremental(
         raise TypeError(f"optim_w must be a pcframe.utils.Optim, got {type(optim_w).__name__}.")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}.")
-    check_batches("train_incremental", x=x, y=y)
+    checked_batches("train_incremental", x=x, y=y)
     reset_activities(model)
     return _ipc_step(_IncrementalConfig(optimizer, steps), x, y, model=model, optim_w=optim_w)

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core._random import RKG, RandomKeyGenerator
+from ..core._state import assign
 from ..core._structure import STRUCTURE
 from ..functional._jit import jit
 from ..nn._layer import LayerParam
@@ -95,13 +96,18 @@ _STAGES = ("the feedforward pass", "inference")
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-    """The static configuration of a compiled training step (the strategy without its hyperparameters)."""
+    """The static configuration of a compiled training step (the strategy without its hyperparameters).
+
+    The hyperparameters travel separately, as a flat list of arrays (traced): `strategy`
+    puts them back into the strategy inside the compiled step.
+    """
 
     inference: Any
     metrics: Metrics = Metrics()
     nudging: Nudging | None = None
     sigma: float | None = None
     check_finite: bool = False
+    hyper_treedef: Any = None
 
     @functools.cached_property
     def _hash(self) -> int:
@@ -110,31 +116,47 @@ class StepConfig:
     def __hash__(self) -> int:
         return self._hash
 
+    def strategy(self, hyper: list[Any]) -> AbstractInference:
+        """The inference strategy, its traced hyperparameters `hyper` put back in."""
+        return eqx.combine(jax.tree_util.tree_unflatten(self.hyper_treedef, hyper), self.inference)
+
 
 _CONFIGS: dict[tuple, tuple] = {}
 _ACTIVITIES: dict[tuple, tuple] = {}
+_CHECKED: dict[tuple, bool] = {}
 _MAX_CACHED = 64
 
 
-def _remember(cache: dict, key: tuple, value: tuple) -> tuple:
+def _remember(cache: dict, key: tuple, value: Any) -> Any:
     if len(cache) >= _MAX_CACHED:
         cache.clear()
     cache[key] = value
     return value
 
 
-def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[StepConfig, Any]:
+def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[StepConfig, list[Any]]:
     """``(config, hyperparameters)`` for a compiled step: the static part and the traced part.
 
-    Strategies are immutable, so the split is cached per strategy object (and the same
-    `StepConfig` object reused, which makes the compiled step's cache lookup an identity check).
+    Strategies are immutable, so the split is cached per strategy object: the same
+    `StepConfig` object is reused (the compiled step's cache lookup is then an identity
+    check) and the hyperparameters are put on the device once, as a flat list of arrays.
     """
     key = (id(inference), *config.items())
     found = _CONFIGS.get(key)
     if found is None or found[0] is not inference:
         hyper, structure = split_hyperparameters(inference)
-        found = _remember(_CONFIGS, key, (inference, StepConfig(structure, **config), hyper))
+        leaves, treedef = jax.tree_util.tree_flatten(hyper)
+        step_config = StepConfig(structure, **config, hyper_treedef=treedef)
+        found = _remember(_CONFIGS, key, (inference, step_config, [jnp.asarray(leaf) for leaf in leaves]))
     return found[1], found[2]
+
+
+def checked_batches(where: str, **batches: Any) -> None:
+    """`check_batches`, run once per combination of batch types, shapes and dtypes."""
+    key = (where, *((name, type(b), getattr(b, "shape", None), getattr(b, "dtype", None)) for name, b in batches.items()))
+    if key not in _CHECKED:
+        check_batches(where, **batches)
+        _remember(_CHECKED, key, True)
 
 
 def reset_activities(*models: EnergyModule) -> None:
@@ -147,9 +169,8 @@ def reset_activities(*models: EnergyModule) -> None:
         found = _ACTIVITIES.get(key)
         if found is None or found[0] is not model:
             params = (*model.parameters(VodeParam), *model.parameters(VodeParam.Cache))
-            found = _remember(_ACTIVITIES, key, (model, params))
-        for param in found[1]:
-            param.value = None
+            found = _remember(_ACTIVITIES, key, (model, params, [None] * len(params)))
+        assign(found[1], found[2])
 
 
 def _equilibrium_grads(
@@ -198,8 +219,8 @@ def optional_metrics(asked: Metrics, model: EnergyModule, optim: Optim, grads: l
 
 
 @jit(static_argnums=0)
-def _pc_step(config: StepConfig, hyper: Any, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
-    inference = eqx.combine(hyper, config.inference)
+def _pc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
+    inference = config.strategy(hyper)
     predictions, feedforward = init_forward_energy(model, x, y)
     metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
     if config.metrics.accuracy:
@@ -273,7 +294,7 @@ def train_supervised(
         raise TypeError(f"nudging must be a pcframe.inference.Nudging or None, got {nudging!r}.")
     if x is None or y is None:
         raise ValueError("train_supervised needs both an input batch x and a target batch y.")
-    check_batches("train_supervised", x=x, y=y)
+    checked_batches("train_supervised", x=x, y=y)
     config, hyper = compiled_arguments(inference, metrics=metrics, nudging=nudging, check_finite=bool(check_finite))
     reset_activities(model)
     out = _pc_step(config, hyper, x, y, model=model, optim_w=optim_w, rkg=RKG)
@@ -322,7 +343,7 @@ def train_unsupervised(
     check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
     if y is None:
         raise ValueError("train_unsupervised needs the data batch y to clamp at the output.")
-    check_batches("train_unsupervised", y=y)
+    checked_batches("train_unsupervised", y=y)
     if not (isinstance(sigma, (int, float)) and sigma >= 0):
         raise ValueError(f"train_unsupervised: sigma must be a non-negative number, got {sigma!r}.")
     if not isinstance(rkg, RandomKeyGenerator):
