@@ -8,6 +8,11 @@ resident memory (VmRSS / VmHWM from /proc/self/status). Exits 1 if anything
 compiles after warm-up or memory grows by more than `--max-growth` percent.
 
     python benchmarks/soak.py --steps 5000
+    python benchmarks/soak.py --steps 10000 --distinct --kinds tutorial keyword
+
+With `--distinct` every step gets a batch never seen before (made on the host each
+step), so nothing may keep old batches alive; kind `keyword` passes the batch to the
+jitted step by keyword (``step(T, x=x, y=y, model=...)``), where it is traced data.
 """
 
 from __future__ import annotations
@@ -68,8 +73,7 @@ def _energy(x, *, model):
     return jax.lax.pmean(model.energy(), "batch")
 
 
-@pxf.jit(static_argnums=0)
-def tutorial_step(steps, x, y, *, model, optim_w, optim_h):
+def _tutorial_step(steps, x, y, *, model, optim_w, optim_h):
     """The two-moons tutorial's training step on W1."""
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         _forward(x, y, model=model)
@@ -88,33 +92,51 @@ def tutorial_step(steps, x, y, *, model, optim_w, optim_h):
     return e
 
 
+tutorial_step = pxf.jit(_tutorial_step, static_argnums=0)
+
+
+@pxf.jit(static_argnums=0)
+def keyword_step(steps, *, x, y, model, optim_w, optim_h):
+    """The same step with the batch passed by keyword."""
+    return _tutorial_step(steps, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
+
+
 def make_runner(kind: str):
     """A function ``run(x, y)`` doing one training step of the chosen kind; returns the energy."""
     model = PCMLP(SIZES)
     optim_w = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
     if kind == "packaged":
-        inference = pxi.DiscreteInference(optax.sgd(0.1), T)
+        inference = pxi.DiscreteInference(step_size=0.1, steps=T)
         return lambda x, y: pxi.train_supervised(model, optim_w, x, y, inference=inference)["energy"]
     optim_h = pxu.Optim(optax.sgd(0.1))
     x0, y0 = jnp.zeros((BATCH, SIZES[0])), jnp.zeros((BATCH, SIZES[-1]))
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         _forward(x0, y0, model=model)
     optim_h.init(pxu.Mask(pxc.VodeParam)(model))
+    if kind == "keyword":
+        return lambda x, y: keyword_step(T, x=x, y=y, model=model, optim_w=optim_w, optim_h=optim_h)
     return lambda x, y: tutorial_step(T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
 
 
-def soak(kind: str, steps: int, warmup: int, counter: Counter, n_batches: int = 16) -> dict[str, float]:
+def soak(kind: str, steps: int, warmup: int, counter: Counter, distinct: bool, n_batches: int = 16) -> dict:
     """Train for `steps` steps; returns compilations and memory after warm-up and at the end."""
     rng = np.random.default_rng(0)
-    xs = jnp.asarray(rng.standard_normal((n_batches, BATCH, SIZES[0])), jnp.float32)
-    ys = jax.nn.one_hot(rng.integers(0, SIZES[-1], (n_batches, BATCH)), SIZES[-1])
+    xs = rng.standard_normal((n_batches, BATCH, SIZES[0])).astype(np.float32)
+    ys = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], (n_batches, BATCH))]
+
+    def batch(i: int) -> tuple[jax.Array, jax.Array]:
+        if distinct:  # a new batch on the host and on the device every step
+            noise = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+            return jnp.asarray(xs[i % n_batches] + 0.01 * noise), jnp.asarray(ys[i % n_batches])
+        return jnp.asarray(xs[i % n_batches]), jnp.asarray(ys[i % n_batches])
+
     run = make_runner(kind)
     for i in range(warmup):
-        run(xs[i % n_batches], ys[i % n_batches]).block_until_ready()
+        run(*batch(i)).block_until_ready()
     compiled, warm = counter.compilations, memory_kib()
     energy = None
     for i in range(warmup, steps):
-        energy = run(xs[i % n_batches], ys[i % n_batches])
+        energy = run(*batch(i))
         if i % 100 == 0:
             energy.block_until_ready()  # keep the dispatch queue bounded
     energy = float(energy.block_until_ready()) if energy is not None else float("nan")
@@ -136,14 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5000, help="training steps per kind (default 5000)")
     parser.add_argument("--warmup", type=int, default=50, help="steps before measuring (default 50)")
     parser.add_argument("--max-growth", type=float, default=3.0, help="allowed RSS growth in percent (default 3)")
-    parser.add_argument("--kinds", nargs="+", default=["packaged", "tutorial"], choices=["packaged", "tutorial"])
+    parser.add_argument("--kinds", nargs="+", default=["packaged", "tutorial"], choices=["packaged", "tutorial", "keyword"])
+    parser.add_argument("--distinct", action="store_true", help="a batch never seen before at every step")
     args = parser.parse_args(argv)
     counter = Counter()
     failed = False
     for kind in args.kinds:
-        r = soak(kind, args.steps, args.warmup, counter)
+        r = soak(kind, args.steps, args.warmup, counter, args.distinct)
         print(
-            f"{kind:9s} steps={r['steps']} recompiles_after_warmup={r['recompiles']} "
+            f"{kind:9s} distinct={args.distinct} steps={r['steps']} recompiles_after_warmup={r['recompiles']} "
             f"rss_warm={r['rss_warm_kib'] / 1024:.1f}MiB rss_end={r['rss_end_kib'] / 1024:.1f}MiB "
             f"peak_warm={r['peak_warm_kib'] / 1024:.1f}MiB peak_end={r['peak_end_kib'] / 1024:.1f}MiB "
             f"growth={r['growth_pct']:+.2f}% final_energy={r['energy']:.4f}",

@@ -70,9 +70,13 @@ class DiscreteInference(AbstractInference):
         if not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"DiscreteInference record_every must be a positive int, got {self.record_every!r}.")
 
+    def transformation(self) -> optax.GradientTransformation:
+        """The optax transformation of the activities' gradients (before the `step_size` scaling)."""
+        return self.optimizer if self.optimizer is not None else optax.sgd(1.0)
+
     def solve(self, energy: ActivityEnergy) -> tuple[list[Any], dict[str, Any]]:
         """`steps` updates from ``energy.initial()``; stats ``steps`` and the recorded traces."""
-        tx = self.optimizer if self.optimizer is not None else optax.sgd(1.0)
+        tx = self.transformation()
         recording = self.record_energies or self.record_activities
 
         def update(carry: tuple, _: Any) -> tuple[tuple, Any]:

@@ -10,92 +10,123 @@ $$z_{i,t+1} = z_{i,t} - \\eta_z \\partial_{z_i} F_i(z_t, \\theta_t), \\qquad
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from ..core._state import assign
 from ..functional._flow import scan
 from ..functional._jit import jit
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
+from ._discrete import DiscreteInference
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
+from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._guard import all_finite
-from ._training import checked_batches, reset_activities
+from ._metrics import Metrics, accuracy
+from ._training import (
+    _STAGES,
+    StepConfig,
+    check_step_arguments,
+    checked_batches,
+    compiled_arguments,
+    optional_metrics,
+    reset_activities,
+)
 
 
-@dataclasses.dataclass(frozen=True)
-class _IncrementalConfig:
-    optimizer: optax.GradientTransformation
-    steps: int
-
-
-def _incremental_update(tx: Any, tx_state: Any, x: Any, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
+def _incremental_update(
+    inference: DiscreteInference, tx_state: Any, x: Any, model: EnergyModule, optim_w: Optim
+) -> tuple[Any, tuple[Any, list[Any]]]:
+    """One joint step: activities along each sample's own gradient, weights along the batch mean's."""
     energy_fn = EnergyFunction(model, x, FREE | LayerParam)
     params = energy_fn.params
     energy, grads = jax.value_and_grad(energy_fn)(energy_fn.initial())
     activity = [i for i, p in enumerate(params) if not isinstance(p, LayerParam)]
     z = [params[i].value for i in activity]
-    per_sample = [grads[i] * params[i].value.shape[0] for i in activity]  # each sample's own gradient
-    updates, tx_state = tx.update(per_sample, tx_state, z)
-    for i, new in zip(activity, optax.apply_updates(z, updates)):
-        params[i].value = new
+    scale = 1 if inference.batch_mean else x.shape[0]  # d/dz_i of the batch mean is F_i's gradient over N
+    updates, tx_state = inference.transformation().update([grads[i] * scale for i in activity], tx_state, z)
+    updates = jax.tree_util.tree_map(lambda u: inference.step_size * u, updates)
+    assign([params[i] for i in activity], optax.apply_updates(z, updates))
     weight_grads = {id(p): g for p, g in zip(params, grads) if isinstance(p, LayerParam)}
-    optim_w.apply([weight_grads.get(id(p)) for p in optim_w.params])
-    return tx_state, energy
+    gradients = [weight_grads.get(id(p)) for p in optim_w.params]
+    optim_w.apply(gradients)
+    return tx_state, (energy, [g for g in gradients if g is not None])
 
 
 @jit(static_argnums=0)
-def _ipc_step(config: _IncrementalConfig, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> dict:
-    _, feedforward = init_forward_energy(model, x, y)
+def _ipc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> dict:
+    inference = config.strategy(hyper)
+    predictions, feedforward = init_forward_energy(model, x, y)
+    metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
+    if config.metrics.accuracy:
+        metrics["accuracy"] = accuracy(predictions, y)
     saved = [(p, p.value) for p in (*optim_w.params, optim_w.state)]
-    tx = config.optimizer
 
     def body(t: Any, tx_state: Any, *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
-        return _incremental_update(tx, tx_state, x, model, optim_w)
+        return _incremental_update(inference, tx_state, x, model, optim_w)
 
-    tx_state = tx.init([p.value for p in model.parameters(FREE)])
-    _, energies = scan(body, xs=jnp.arange(config.steps))(tx_state, model=model, optim_w=optim_w)
+    tx_state = inference.transformation().init([p.value for p in model.parameters(FREE)])
+    _, (energies, grads) = scan(body, xs=jnp.arange(inference.steps))(tx_state, model=model, optim_w=optim_w)
     energy, per_layer = batch_energy(model, x)
-    finite = all_finite(energy, [p.value for p in optim_w.params])
-    for param, old in saved:  # a step whose energy or weights are not finite changes nothing
+    last = [g[-1] for g in grads]
+    finite = all_finite(energy, energies, [p.value for p in optim_w.params])
+    if config.check_finite:
+        metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], {})
+    for param, old in saved:  # a batch whose energy or weights end up not finite changes nothing
         param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
-    return {
-        "loss": output_loss(model, feedforward),
-        "energy": energy,
-        "energies": per_layer,
-        "inference_energies": energies,
-        "steps": jnp.asarray(config.steps),
-        "finite": finite,
-    }
+    metrics.update(
+        energy=energy,
+        energies=per_layer,
+        inference_energies=energies,
+        steps=jnp.asarray(inference.steps),
+        finite=finite,
+    )
+    metrics.update(optional_metrics(config.metrics, model, optim_w, last))
+    return metrics
 
 
 def train_incremental(
-    model: EnergyModule, optim_w: Optim, x: Any, y: Any, *, optimizer: optax.GradientTransformation, steps: int
+    model: EnergyModule,
+    optim_w: Optim,
+    x: Any,
+    y: Any,
+    *,
+    inference: DiscreteInference,
+    metrics: Metrics = Metrics(),
+    check_finite: bool = False,
 ) -> dict[str, Any]:
-    """One batch of incremental PC: `steps` joint updates of activities and weights.
+    """One batch of incremental PC: `inference.steps` joint updates of activities and weights.
+
+    The activities move as `inference` would move them (its optimiser, step size and
+    per-sample convention), and every one of those steps also updates the weights with
+    `optim_w`, so the weights move $T$ times per batch.
 
     **Arguments:**
 
     - `model`, `optim_w`, `x`, `y`: as in `train_supervised`.
-    - `optimizer`: optax optimiser of the activities (e.g. ``optax.sgd(0.1)``).
-    - `steps`: number of joint updates $T$ (the weights move $T$ times per batch).
+    - `inference`: a `DiscreteInference` giving the activity update and the number of joint steps $T$.
+    - `metrics`: optional metrics (gradient norms are those of the last joint step).
+    - `check_finite`: raise `FloatingPointError` naming the first node whose energy is NaN/inf.
 
-    **Returns:** ``loss``, ``energy``, ``energies``, ``inference_energies`` (energy before each update), ``steps``,
-    ``finite`` (when the final energy or a weight is not finite, the weights and optimiser state of the whole
-    batch are restored).
+    **Returns:** the keys of `train_supervised`: ``loss``, ``energy``, ``energies``, ``steps``,
+    ``finite``, plus ``inference_energies`` (the energy before each joint update) and the optional
+    metrics. When the final energy or a weight is not finite, the weights and the optimiser state
+    of the whole batch are restored.
 
-    **Example:** ``train_incremental(model, optim_w, x, y, optimizer=optax.sgd(0.1), steps=20)``
+    **Example:** ``train_incremental(model, optim_w, x, y, inference=DiscreteInference(step_size=0.1, steps=20))``
     """
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax transformation such as optax.sgd(0.1), got {optimizer!r}.")
-    if not isinstance(optim_w, Optim):
-        raise TypeError(f"optim_w must be a pcframe.utils.Optim, got {type(optim_w).__name__}.")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
+    if not isinstance(inference, DiscreteInference):
+        raise TypeError(
+            "train_incremental updates the weights at every inference step, so it needs a DiscreteInference "
+            f"(e.g. DiscreteInference(step_size=0.1, steps=20)); got {type(inference).__name__}."
+        )
     checked_batches("train_incremental", x=x, y=y)
+    config, hyper = compiled_arguments(inference, metrics=metrics, check_finite=bool(check_finite))
     reset_activities(model)
-    return _ipc_step(_IncrementalConfig(optimizer, steps), x, y, model=model, optim_w=optim_w)
+    out = _ipc_step(config, hyper, x, y, model=model, optim_w=optim_w)
+    return raise_if_not_finite(out, model, _STAGES, "train_incremental") if check_finite else out

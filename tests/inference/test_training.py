@@ -91,12 +91,35 @@ def test_hybrid_checks_the_pair():
 def test_incremental_pc_learns():
     model = PCMLP([64, 32, 10])
     optim_w = _optim(model, 1e-3)
-    sgd = optax.sgd(0.1)  # built once: a new optimiser object per call would recompile the step
-    first = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=sgd, steps=10)
+    inference = pxi.DiscreteInference(step_size=0.1, steps=10)
+    metrics = pxi.Metrics(accuracy=True, grad_norms=True)
+    first = pxi.train_incremental(model, optim_w, X[:32], Y[:32], inference=inference, metrics=metrics)
     for _ in range(20):
-        last = pxi.train_incremental(model, optim_w, X[:32], Y[:32], optimizer=sgd, steps=10)
+        last = pxi.train_incremental(model, optim_w, X[:32], Y[:32], inference=inference, metrics=metrics)
     assert float(last["loss"]) < 0.5 * float(first["loss"])
     assert first["inference_energies"].shape == (10,)
+    assert {"loss", "energy", "energies", "steps", "finite", "accuracy", "grad_norms"} <= set(last)
+    assert len(last["grad_norms"]) == 4 and bool(last["finite"])
+
+
+def test_incremental_step_equals_hand_written_joint_updates():
+    """Each joint step: z -= eta * dF_i/dz_i (per sample), theta -= lr * dF/dtheta (batch mean), T times."""
+    from tests.conftest import hand_energy
+
+    model = PCMLP([64, 16, 10])
+    optim_w = pxu.Optim(optax.sgd(0.05), pxu.Mask(pxnn.LayerParam)(model))
+    ws = weights(model)
+    x, y = X[:8], Y[:8]
+    h = [jnp.tanh(x @ ws[0][0].T + ws[0][1])]
+    for _ in range(3):
+        gw, gh = jax.grad(lambda ws, h: hand_energy(ws, h, x, y), argnums=(0, 1))(ws, h)
+        h = [a - 0.2 * 8 * g for a, g in zip(h, gh)]
+        ws = [(w - 0.05 * dw, b - 0.05 * db) for (w, b), (dw, db) in zip(ws, gw)]
+    pxi.train_incremental(model, optim_w, x, y, inference=pxi.DiscreteInference(step_size=0.2, steps=3))
+    for (w, b), (w_ref, b_ref) in zip(weights(model), ws):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.vodes[0].h.value, h[0], rtol=1e-4, atol=1e-6)
 
 
 def _backprop_grads(model, x, y):
