@@ -1,9 +1,11 @@
 """Stateful control flow: `scan`, `while_loop`, `cond` and `switch`.
 
-Parameters of the keyword arguments are threaded through the loop carry (or
-the branch outputs): every body is traced once, and only the parameters it
-changed are written back afterwards. Arrays of the keyword arguments enter as
-loop constants.
+Every body (and branch) is traced once, on abstract values: that trace tells which
+parameters of the keyword arguments it changes, and is then replayed by the JAX
+loop, so nested loops trace each body once. Only the changed parameters are
+threaded through the loop carry (or the branch outputs) and written back; the
+others, and the arrays of the keyword arguments, enter as constants, so a loop
+over inference steps carries the activities and optimiser state but not the weights.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.extend.core import jaxpr_as_fun
 
 from ..core._state import Structure, merge
 from ._lift import check_positional, split_kwargs
@@ -42,9 +45,7 @@ def _shapes(value: Any) -> list[str]:
 def _lifted(fn: Callable, structure: Structure, values: list, what: str) -> tuple[Callable, set[int]]:
     """``fn(*args)`` as ``(param values, *args) -> (out, new param values)``, and the positions it changes.
 
-    Every parameter is carried (one trace of the body finds what it changes; XLA
-    passes the untouched ones through without copies); the arrays of the keyword
-    arguments enter as loop constants.
+    The arrays of the keyword arguments enter as constants.
     """
     data = values[len(structure.params) :]
     changed: set[int] = set()
@@ -59,8 +60,32 @@ def _lifted(fn: Callable, structure: Structure, values: list, what: str) -> tupl
     return wrapped, changed
 
 
-def _write(structure: Structure, changed: set[int], new: list) -> None:
-    merge(structure, {i: new[i] for i in sorted(changed)})
+def _traced_once(fn: Callable, *example: Any) -> Callable:
+    """Trace `fn` once (its Python runs now, on abstract `example` arguments) and return a replay of the trace.
+
+    The replay evaluates the recorded computation on arguments of the same structure
+    without running the Python body again, so a loop can first learn what its body
+    changes and then carry only that, and nested loops trace each body once.
+    """
+    closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*example)
+    evaluate = jaxpr_as_fun(closed)
+    out_tree = jax.tree_util.tree_structure(shapes)
+
+    def replay(*args: Any) -> Any:
+        return jax.tree_util.tree_unflatten(out_tree, evaluate(*jax.tree_util.tree_leaves(args)))
+
+    return replay
+
+
+def _with(values: list, positions: list[int], carried: list) -> list:
+    full = list(values)
+    for i, v in zip(positions, carried):
+        full[i] = v
+    return full
+
+
+def _write(structure: Structure, positions: list[int], new: list) -> None:
+    merge(structure, dict(zip(positions, new)))
 
 
 def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool = False, unroll: int | bool = 1):
@@ -100,17 +125,20 @@ def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool 
             return ((new_carry,) if single else tuple(new_carry)), y
 
         step, changed = _lifted(body, structure, values, "scan")
+        params = values[: len(structure.params)]
+        x0 = None if xs is None else jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), xs)
+        replay = _traced_once(step, params, x0, *carry)
+        positions = sorted(changed)
 
         def scan_body(state: tuple, x: Any) -> tuple[tuple, Any]:
             carried, carry_in = state
-            (carry_out, y), new = step(carried, x, *carry_in)
-            return (new, carry_out), y
+            (carry_out, y), new = replay(_with(params, positions, carried), x, *carry_in)
+            return ([new[i] for i in positions], carry_out), y
 
-        params = values[: len(structure.params)]
         (new, carry_out), ys = jax.lax.scan(
-            scan_body, (params, tuple(carry)), xs, length=length, reverse=reverse, unroll=unroll
+            scan_body, ([params[i] for i in positions], tuple(carry)), xs, length=length, reverse=reverse, unroll=unroll
         )
-        _write(structure, changed, new)
+        _write(structure, positions, new)
         return (carry_out[0] if single else carry_out), ys
 
     return run
@@ -147,18 +175,21 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
             return (out,) if single else tuple(out)
 
         step, changed = _lifted(body, structure, values, "while_loop")
+        params = values[:n]
+        replay = _traced_once(step, params, *carry)
+        positions = sorted(changed)
 
         def loop_cond(state: tuple) -> Any:
             carried, carry_in = state
-            return structure.call(cond_fn, list(carried) + values[n:], *carry_in)[0]
+            return structure.call(cond_fn, _with(params, positions, carried) + values[n:], *carry_in)[0]
 
         def loop_body(state: tuple) -> tuple:
             carried, carry_in = state
-            carry_out, new = step(carried, *carry_in)
-            return new, carry_out
+            carry_out, new = replay(_with(params, positions, carried), *carry_in)
+            return [new[i] for i in positions], carry_out
 
-        new, carry_out = jax.lax.while_loop(loop_cond, loop_body, (values[:n], tuple(carry)))
-        _write(structure, changed, new)
+        new, carry_out = jax.lax.while_loop(loop_cond, loop_body, ([params[i] for i in positions], tuple(carry)))
+        _write(structure, positions, new)
         return carry_out[0] if single else carry_out
 
     return run
@@ -170,8 +201,15 @@ def _branches(fns: Sequence[Callable], select: Callable, what: str):
         structure, values = split_kwargs(kwargs, what)
         params = values[: len(structure.params)]
         lifted = [_lifted(fn, structure, values, what) for fn in fns]
-        out, new = select(selector, [functools.partial(branch, params) for branch, _ in lifted], *args)
-        _write(structure, set().union(*(changed for _, changed in lifted)), new)
+        replays = [_traced_once(branch, params, *args) for branch, _ in lifted]
+        positions = sorted(set().union(*(changed for _, changed in lifted)))
+
+        def branch(replay: Callable, *args: Any) -> tuple[Any, list]:
+            out, new = replay(params, *args)
+            return out, [new[i] for i in positions]
+
+        out, new = select(selector, [functools.partial(branch, replay) for replay in replays], *args)
+        _write(structure, positions, new)
         return out
 
     return run
