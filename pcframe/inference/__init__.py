@@ -18,6 +18,7 @@ from ._energy import (
     output_loss,
     output_vodes,
 )
+from ._errors import ErrorEnergy, ErrorInference
 from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad
 from ._hybrid import AmortiserInputs, default_pairs, train_hybrid
@@ -36,6 +37,8 @@ __all__ = [
     "FREE",
     "DiscreteInference",
     "EnergyFunction",
+    "ErrorEnergy",
+    "ErrorInference",
     "Metrics",
     "Nudging",
     "ODEInference",

@@ -37,7 +37,8 @@ class Vode(Module):
     $\\tfrac12\\lVert h - u\\rVert^2$) measures the prediction error. Rules decide,
     per status, which slots a `set` writes and what a `get` returns: the default
     ``{STATUS.INIT: ("h, u <- u",)}`` makes a forward pass under `STATUS.INIT`
-    initialise ``h = u``.
+    initialise ``h = u``. Under `STATUS.ERRORS` (error-parametrised inference), a free
+    node's ``h`` holds its prediction error $\\epsilon$ and ``vode(u)`` sets ``h = u + epsilon``.
 
     **Arguments:**
 
@@ -87,6 +88,8 @@ class Vode(Module):
         self._check_shape(key, value)
         rules = [r for r in self._rules.get(self._status, ()) if isinstance(r, SetRule) and r.source == key]
         if not rules:
+            if key == "u" and self._status == STATUS.ERRORS and not self.h.__dict__.get("frozen", False):
+                self._write("h", value + self._read("h"))  # h held the prediction error: z = u + epsilon
             self._write(key, value)
         for rule in rules:
             transformed = self._transform(rule.tforms, key, value)
