@@ -11,8 +11,8 @@ merge(structure, updates)                          # 3. one all-or-nothing write
 `split` walks the keyword arguments (and the global `RKG`) once. Each dynamic
 `Param` becomes one entry of `values` (shared parameters once), and so does every
 array that is not inside a `Param` (a batch passed by keyword, a NumPy attribute
-of a module): arrays are data, traced like the parameters, never constants
-baked into a trace. Everything else (module types and attributes, parameter
+of a module, an array in a tuple or an equinox module held by a module): arrays
+are data, traced like the parameters, never constants baked into a trace. Everything else (module types and attributes, parameter
 types and metadata, static values, which entries are shared) goes into the
 structure's *signature*, hashed **by value**: a dict hyperparameter edited in
 place gives a different signature, so a cached trace is never reused for it.
@@ -37,12 +37,14 @@ from ._containers import TrackedDict, TrackedList
 from ._identity import ById
 from ._module import Module, is_dynamic
 from ._param import Param, StaticParam
+from ._random import RKG
 from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
 from ._tree import keystr
 
 _VALUE = "_value"
 _SET = object.__setattr__
 _ARRAYS = (jax.Array, np.ndarray)
+_DATA, _ARRAY, _TREE, _OBJECT = object(), object(), object(), object()
 
 
 def freeze(value: Any) -> Any:
@@ -130,7 +132,7 @@ class _Walk:
         self.modules: list[Module] = []
         self.module_index: dict[int, int] = {}
         self.containers: list[Any] = []
-        self.slots: list[tuple[Any, Any]] = []
+        self.slots: list[tuple] = []
         self.slot_values: list[Any] = []
 
     def module(self, module: Module, path: str) -> None:
@@ -164,10 +166,7 @@ class _Walk:
             for index, item in items:
                 self.value(item, f"{path}[{index!r}]", value, index)
         elif isinstance(value, (list, tuple, dict)) or isinstance(value, eqx.Module):
-            leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
-            self.signature.append(("tree", treedef))
-            for where, leaf in leaves:
-                self.value(leaf, path + _keystr(where))
+            self.tree(value, path, owner, key)
         else:
             self.signature.append(("static leaf", freeze(value)))
 
@@ -184,13 +183,29 @@ class _Walk:
         self.paths.append(path)
         self.signature.append(("param", type(param), _metadata(param)))
 
+    def tree(self, value: Any, path: str, owner: Any, key: Any) -> None:
+        """An immutable (or untracked) container: its arrays are data, swapped in by rebuilding it at `owner[key]`."""
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
+        self.signature.append(("tree", treedef))
+        kept = []
+        for where, leaf in leaves:
+            if isinstance(leaf, _ARRAYS) and owner is not None:
+                self.signature.append(("data",))
+                self.slot_values.append(leaf)
+                kept.append(_DATA)
+            else:
+                self.value(leaf, path + _keystr(where))
+                kept.append(leaf)
+        count = sum(leaf is _DATA for leaf in kept) if owner is not None else 0
+        if count:
+            self.slots.append((owner, key, treedef, kept, count))
+
     def array(self, array: Any, owner: Any, key: Any) -> None:
-        if owner is None:  # inside a tuple or an equinox module: cannot be swapped for a traced value
-            frozen = ById(array) if isinstance(array, jax.Array) else freeze(array)
-            self.signature.append(("constant", frozen))
+        if owner is None:  # only under a container that has no owner itself: a constant of the trace
+            self.signature.append(("constant", ById(array) if isinstance(array, jax.Array) else freeze(array)))
             return
         self.signature.append(("data",))
-        self.slots.append((owner, key))
+        self.slots.append((owner, key, None, None, 1))
         self.slot_values.append(array)
 
 
@@ -229,6 +244,7 @@ class Structure:
         self.containers = tuple(walk.containers)
         self.slots = tuple(walk.slots)
         self.recipes = recipes
+        self.n_data = sum(1 if r[0] is _ARRAY else sum(leaf is _DATA for leaf in r[2]) if r[0] is _TREE else 0 for r in recipes.values())
         self.key = StructureKey(tuple(walk.signature), self)
         self._ids = {id(p) for p in self.params}
 
@@ -238,7 +254,12 @@ class Structure:
     def read(self, kwargs: dict[str, Any]) -> list[Any]:
         """The current values for a call with `kwargs` (which must have this structure, as when split)."""
         values = [p._value for p in self.params]
-        values.extend(owner[key] for owner, key in self.slots)
+        for owner, key, treedef, kept, _ in self.slots:
+            if treedef is None:
+                values.append(owner[key])
+            else:
+                leaves = jax.tree_util.tree_flatten(owner[key], is_leaf=_is_stateful)[0]
+                values.extend(leaf for leaf, marker in zip(leaves, kept) if marker is _DATA)
         for name, recipe in self.recipes.items():
             if recipe[0] is _ARRAY:
                 values.append(kwargs[name])
@@ -284,16 +305,23 @@ class Structure:
         """
         params = self.params
         n = len(params)
+        n_slots = sum(slot[4] for slot in self.slots)
+        if len(values) != n + n_slots + self.n_data:
+            raise ValueError(
+                f"Structure.call: got {len(values)} values for a structure of {n + n_slots + self.n_data} "
+                f"({n} parameters, {n_slots} module arrays, {self.n_data} keyword arrays); pass the values "
+                "returned by split (or traced stand-ins of the same length)."
+            )
         saved_values = [p._value for p in params]
         saved_meta = [dict(p.__dict__) for p in params]
-        saved_slots = [owner[key] for owner, key in self.slots]
+        saved_slots = [owner[key] for owner, key, *_ in self.slots]
         saved_static = _snapshot(self) if restore_static else None
         failed = False
         _install(params, values[:n])
-        _fill(self.slots, values[n : n + len(self.slots)])
+        _fill(self.slots, values[n : n + n_slots])
         try:
             with tracked(self._ids):
-                out = fn(*args, **self.kwargs(values[n + len(self.slots) :]))
+                out = fn(*args, **self.kwargs(values[n + n_slots :]))
                 updates = {i: p._value for i, p in enumerate(params) if p._value is not values[i]}
         except BaseException:
             failed = True
@@ -306,11 +334,8 @@ class Structure:
             if saved_static is not None:
                 _restore(saved_static)
             _install(params, saved_values)
-            _fill(self.slots, saved_slots)
+            _restore_slots(self.slots, saved_slots)
         return out, updates
-
-
-_DATA, _ARRAY, _TREE, _OBJECT = object(), object(), object(), object()
 
 
 def _install(params: Sequence[Param], values: Sequence[Any]) -> None:
@@ -318,9 +343,23 @@ def _install(params: Sequence[Param], values: Sequence[Any]) -> None:
     deque(map(_SET, params, repeat(_VALUE), values), maxlen=0)
 
 
-def _fill(slots: Sequence[tuple[Any, Any]], values: Sequence[Any]) -> None:
-    for (owner, key), value in zip(slots, values):
-        (list.__setitem__ if isinstance(owner, list) else dict.__setitem__)(owner, key, value)
+def _set_item(owner: Any, key: Any, value: Any) -> None:
+    (list.__setitem__ if isinstance(owner, list) else dict.__setitem__)(owner, key, value)
+
+
+def _fill(slots: Sequence[tuple], values: Sequence[Any]) -> None:
+    """Put traced data into the slots: an array directly, or a container rebuilt around its arrays."""
+    it = iter(values)
+    for owner, key, treedef, kept, count in slots:
+        if treedef is None:
+            _set_item(owner, key, next(it))
+        else:
+            _set_item(owner, key, treedef.unflatten([next(it) if leaf is _DATA else leaf for leaf in kept]))
+
+
+def _restore_slots(slots: Sequence[tuple], originals: Sequence[Any]) -> None:
+    for (owner, key, *_), original in zip(slots, originals):
+        _set_item(owner, key, original)
 
 
 def _snapshot(structure: Structure) -> tuple:
@@ -349,18 +388,19 @@ def _restore(snapshot: tuple) -> None:
         param.__dict__[_VALUE] = value
 
 
-def split(kwargs: dict[str, Any], implicit: Sequence[Module] = ()) -> tuple[Structure, list[Any]]:
+def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> tuple[Structure, list[Any]]:
     """Split keyword arguments into a hashable `Structure` and the flat list of their values.
 
     The values are those of every dynamic `Param` (shared ones once), then every
-    array held in a module's attributes, lists or dicts, then every array among the
-    keyword arguments themselves. `implicit` modules (the transforms pass the
-    global `RKG`) are tracked as if they were passed too.
+    array held in a module's attributes, lists, dicts, tuples or equinox modules,
+    then every array among the keyword arguments themselves. `implicit` modules are
+    tracked as if they were passed too: by default the global `RKG`, which any
+    function may draw keys from.
 
     **Arguments:**
 
     - `kwargs`: a dict of keyword arguments (models, optimisers, containers, arrays, static values).
-    - `implicit`: extra modules to track.
+    - `implicit`: extra modules to track (default ``(RKG,)``; ``()`` for none).
 
     **Returns:** ``(structure, values)``.
 
@@ -402,7 +442,7 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] = ()) -> tuple[Stru
                     walk.value(leaf, name + _keystr(where))
                     kept.append(leaf)
             recipes[name] = (_TREE, treedef, kept) if any(leaf is _DATA for leaf in kept) else (_OBJECT, value)
-    for module in implicit:
+    for module in (RKG,) if implicit is None else implicit:
         walk.signature.append(("implicit",))
         walk.module(module, type(module).__name__)
     structure = Structure(walk, recipes)

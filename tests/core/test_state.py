@@ -51,7 +51,8 @@ COMPILES = CompileCounter()
 def test_split_and_merge_round_trip_with_sharing():
     shared = px.Param(jnp.zeros(2))
     tree = {"a": [shared, px.Param(jnp.ones(3))], "b": shared}
-    structure, values = px.split(tree)
+    assert px.split(tree)[0].params[-1] is px.RKG.key  # the global key generator is tracked by default
+    structure, values = px.split(tree, implicit=())
     assert len(structure.params) == 2 and structure.params[0] is shared
     assert structure.paths[:2] == ("a[0]", "a[1]")
     px.merge(structure, [jnp.full(2, 5.0), jnp.full(3, 7.0)])
@@ -71,7 +72,7 @@ def test_structure_key_compares_by_value():
 
 def test_call_is_pure_and_reports_only_changed_parameters():
     model = Scaled()
-    structure, values = px.split({"model": model})
+    structure, values = px.split({"model": model}, implicit=())
 
     def double(*, model):
         model.w.value = model.w.value * 2
@@ -362,3 +363,32 @@ def test_interrupt_at_every_line_of_load_params_leaves_the_model_untouched(tmp_p
         {_state.assign.__code__, _state._install.__code__},
     )
     assert len(outcomes) > 50 and {outcome for _, outcome in outcomes} == {"old"}
+
+
+def test_arrays_in_tuples_and_equinox_modules_are_traced_data():
+    class Holder(px.Module):
+        def __init__(self):
+            self.w = px.Param(jnp.ones(3))
+            self.pair = (jnp.ones(3), 2.0)
+            self.linear = eqx.nn.Linear(3, 3, key=jax.random.PRNGKey(0))
+
+    traces = []
+
+    @pxf.jit
+    def f(*, model):
+        traces.append(1)
+        model.w.value = model.w.value * model.pair[0] + model.linear(model.pair[0])
+        return model.pair[1]
+
+    model = Holder()
+    f(model=model)
+    for scale in (2.0, 3.0):
+        new = jnp.asarray(np.full(3, scale, np.float32))  # jnp.full(3, 2.0) would be weak-typed: a new trace
+        model.pair = (new, 2.0)
+        model.linear = eqx.tree_at(lambda l: l.bias, model.linear, new)
+        before = np.asarray(model.w.value)
+        f(model=model)
+        expected = before * scale + np.asarray(model.linear.weight) @ np.full(3, scale) + scale
+        np.testing.assert_allclose(model.w.value, expected, rtol=1e-5)
+    assert len(traces) == 1
+    assert isinstance(model.pair[0], jax.Array) and not isinstance(model.linear.bias, jax.core.Tracer)
