@@ -350,7 +350,7 @@ def _set_item(owner: Any, key: Any, value: Any) -> None:
 def _fill(slots: Sequence[tuple], values: Sequence[Any]) -> None:
     """Put traced data into the slots: an array directly, or a container rebuilt around its arrays."""
     it = iter(values)
-    for owner, key, treedef, kept, count in slots:
+    for owner, key, treedef, kept, _ in slots:
         if treedef is None:
             _set_item(owner, key, next(it))
         else:
