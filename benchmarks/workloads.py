@@ -79,7 +79,7 @@ W1 = Workload(
     T=20,
     h_lr=0.1,
     w_optimiser=lambda: optax.adam(1e-3),
-    scale_h_grads=False,
+    scale_h_grads=True,
     make_data=mnist_like,
 )
 
