@@ -1,6 +1,18 @@
-"""Ready-made PC networks that follow the engines' model protocol."""
+"""Ready-made PC networks that follow the engines' model protocol, and the parametrisations of residual ones."""
 
 from ._mlp import PCMLP
+from ._parametrisation import AbstractParametrisation, MuPC, NeuralTangentParametrisation, StandardParametrisation
+from ._resconv import ResidualPCConvNet
+from ._resmlp import ResidualPCMLP
 from ._vgg import PCVGG
 
-__all__ = ["PCMLP", "PCVGG"]
+__all__ = [
+    "PCMLP",
+    "PCVGG",
+    "AbstractParametrisation",
+    "MuPC",
+    "NeuralTangentParametrisation",
+    "ResidualPCConvNet",
+    "ResidualPCMLP",
+    "StandardParametrisation",
+]
