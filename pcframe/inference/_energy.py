@@ -8,7 +8,9 @@ when given, clamped at the output node. The free activities are its
 
 $$\\mathcal{F} = \\frac{1}{N} \\sum_{i=1}^{N} \\sum_\\ell E_\\ell(z_{\\ell,i}, u_{\\ell,i}),$$
 
-the batch mean, as in the JPC documentation ("JPC from scratch").
+the batch mean, as in the JPC documentation ("JPC from scratch"). A model's
+regularisers (``model.regularisers``, see `pcframe.pc.WeightDecay`) add their terms
+to every sample's energy; the per-layer energies stay the nodes' own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..core._param import Param
 from ..core._random import RKG
 from ..core._state import merge, split
 from ..functional._vmap import vmap
-from ..pc._energy_module import EnergyModule
+from ..pc._energy_module import EnergyModule, with_regularisation
 from ..pc._status import STATUS
 from ..pc._vode import VodeParam
 from ..utils._mask import Mask, as_predicate, m
@@ -45,14 +47,15 @@ def _forward(x: Any, y: Any, *, model: EnergyModule) -> Any:
 def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[Any, Any]]:
     out = model(x, y)
     per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
-    return jax.lax.pmean(jnp.sum(per_layer), "batch"), (jax.lax.pmean(per_layer, "batch"), out)
+    total = with_regularisation(model, jnp.sum(per_layer))
+    return jax.lax.pmean(total, "batch"), (jax.lax.pmean(per_layer, "batch"), out)
 
 
 @vmap(BATCHED, in_axes=(0, 0), out_axes=(0, None), axis_name="batch")
 def _sample_energies(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, Any]:
     model(x, y)
     per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
-    return jnp.sum(per_layer), jax.lax.pmean(per_layer, "batch")
+    return with_regularisation(model, jnp.sum(per_layer)), jax.lax.pmean(per_layer, "batch")
 
 
 def output_vodes(model: EnergyModule) -> list[Any]:

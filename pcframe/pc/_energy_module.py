@@ -7,6 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from ..core._module import Module
+from ._regularisers import AbstractRegulariser, check_regularisers
 from ._vode import Vode
 
 
@@ -19,6 +20,8 @@ class EnergyModule(Module):
     $$\\mathcal{F} = \\sum_{\\ell} E_\\ell(h_\\ell, u_\\ell),$$
 
     which inference minimises w.r.t. the activities and learning w.r.t. the weights.
+    Regularisers set with ``model.regularisers = (WeightDecay(1e-4), ...)`` add their
+    terms to it (see `pcframe.pc.WeightDecay`).
 
     **Example:**
 
@@ -32,6 +35,21 @@ class EnergyModule(Module):
     ```
     """
 
+    @property
+    def regularisers(self) -> tuple[AbstractRegulariser, ...]:
+        """The energy regularisers of this model (empty by default); assign a tuple to set them."""
+        return self.__dict__.get("_regularisers", ())
+
+    @regularisers.setter
+    def regularisers(self, value: Any) -> None:
+        object.__setattr__(self, "_regularisers", check_regularisers(value, type(self).__name__))
+
+    def regularisation(self) -> Any:
+        """The sum of the regularisers' terms for the sample the model holds (`None` without regularisers)."""
+        if not self.regularisers:
+            return None
+        return sum(regulariser(self) for regulariser in self.regularisers)
+
     def iter_vodes(self) -> list[Vode]:
         """Every `Vode` of the model, in depth-first attribute order."""
         return [m for m in self.modules() if isinstance(m, Vode)]
@@ -41,8 +59,24 @@ class EnergyModule(Module):
         return [vode.energy() for vode in self.iter_vodes()]
 
     def energy(self) -> Any:
-        """The total energy: the sum of every `Vode`'s energy."""
+        """The total energy: the sum of every `Vode`'s energy, plus the `regularisation` if any."""
         energies = self.energies()
         if not energies:
             raise ValueError(f"{type(self).__name__} has no Vode, so it has no energy. Add Vode nodes to the model.")
-        return jnp.sum(jnp.stack([jnp.sum(e) for e in energies]))
+        return with_regularisation(self, jnp.sum(jnp.stack([jnp.sum(e) for e in energies])))
+
+
+def with_regularisation(model: EnergyModule, energy: Any) -> Any:
+    """`energy` plus ``model.regularisation()`` (unchanged when the model has no regulariser).
+
+    **Arguments:**
+
+    - `model`: the model being evaluated (one sample).
+    - `energy`: the sum of its nodes' energies.
+
+    **Returns:** the regularised energy.
+
+    **Example:** ``total = with_regularisation(model, jnp.sum(per_layer))``
+    """
+    extra = model.regularisation()
+    return energy if extra is None else energy + extra
