@@ -52,6 +52,12 @@ def _batch_energy(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, tuple[An
 
 
 @vmap(BATCHED, in_axes=(0, 0), out_axes=(0, None), axis_name="batch")
+def _forward_loss(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, Any]:
+    out = model(x, y)
+    return out, jax.lax.pmean(sum(jnp.sum(vode.energy()) for vode in output_vodes(model)), "batch")
+
+
+@vmap(BATCHED, in_axes=(0, 0), out_axes=(0, None), axis_name="batch")
 def _sample_energies(x: Any, y: Any, *, model: EnergyModule) -> tuple[Any, Any]:
     model(x, y)
     per_layer = jnp.stack([jnp.sum(e) for e in model.energies()])
@@ -127,6 +133,25 @@ def init_forward_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tu
     with step(model, STATUS.INIT, clear_params=VodeParam.Cache):
         _, (per_layer, predictions) = _batch_energy(x, y, model=model)
     return predictions, per_layer
+
+
+def init_forward_loss(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
+    """`init_forward` and the energy of the output nodes right after it (the feedforward loss), in one pass.
+
+    Only the output nodes' energies are computed: that is all the loss needs.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` following the engines' protocol.
+    - `x`: the input batch (`None` for a free input layer).
+    - `y`: the target clamped at the output.
+
+    **Returns:** ``(predictions, loss)``, the loss a batch mean as `output_loss` gives it.
+
+    **Example:** ``predictions, loss = init_forward_loss(model, x, y)``
+    """
+    with step(model, STATUS.INIT, clear_params=VodeParam.Cache):
+        return _forward_loss(x, y, model=model)
 
 
 def batch_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:

@@ -34,10 +34,17 @@ def all_finite(*values: Any) -> Any:
 def guarded_update(updates: list[tuple[Optim, Any, Any]], finite: Any) -> Any:
     """Take every ``optim.step(module, grads)``; undo them all unless everything stays finite.
 
-    The update is kept when `finite` (e.g. energy and gradients finite) holds and every
-    new weight is finite: $\\theta' = \\theta_\\text{new}$ if all finite, else $\\theta$ (the
-    optimiser states likewise). A `jnp.where` per array, which XLA fuses into the update
-    kernel; measured cheaper than a `lax.cond` on W0/W1 (benchmarks/).
+    The update is kept when `finite` (energy and gradients finite) holds and every new
+    weight is finite: $\theta' = \theta_\text{new}$ if all finite, else $\theta$ (the optimiser
+    states likewise), so a float16 weight that overflows under Adam is caught too. A
+    `jnp.where` per array; finiteness is one sum per array (see `all_finite`).
+
+    Measured on this project's CPU benchmarks (benchmarks/, same-process ratios to the
+    hand-written step without a guard): the guard costs about 0.15-0.2x of a step on
+    W0 (2-32-32-2, where every extra XLA kernel shows) and 0.03-0.07x on W1
+    (784-128-128-10). A `lax.cond` around the update, with or without the new-weight
+    check, measured slower (XLA copies the branch outputs); a check of the updates only
+    (optax's `apply_if_finite`) would miss a float16 weight that overflows.
 
     **Arguments:**
 

@@ -25,7 +25,7 @@ from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import VodeParam
 from ..utils._optim import Optim
-from ._energy import FREE, batch_energy, init_forward, init_forward_energy, output_loss
+from ._energy import FREE, batch_energy, init_forward, init_forward_energy, init_forward_loss, output_loss
 from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._gradients import value_grad_and_layers
 from ._guard import all_finite, gradient_values, guarded_update
@@ -221,8 +221,12 @@ def optional_metrics(asked: Metrics, model: EnergyModule, optim: Optim, grads: l
 @jit(static_argnums=0)
 def _pc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
     inference = config.strategy(hyper)
-    predictions, feedforward = init_forward_energy(model, x, y)
-    metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
+    if config.check_finite:  # the report names the first node whose feedforward energy is not finite
+        predictions, feedforward = init_forward_energy(model, x, y)
+        loss = output_loss(model, feedforward)
+    else:
+        predictions, loss = init_forward_loss(model, x, y)
+    metrics: dict[str, Any] = {"loss": loss}
     if config.metrics.accuracy:
         metrics["accuracy"] = accuracy(predictions, y)
     nudging = config.nudging
