@@ -27,7 +27,8 @@ class DiscreteInference(AbstractInference):
 
     - `optimizer`: an optax transformation (e.g. ``optax.sgd(0.1)``, ``optax.adam(0.05)``),
       or `None` for plain gradient descent.
-    - `steps`: number of updates $T$.
+    - `steps`: number of updates $T$: a Python int (a `scan`, static), or a 0-d integer array, then
+      traced (a `while` loop: a sweep over $T$ compiles once; no recording, and not reverse-differentiable).
     - `record_energies`: return the per-layer energies before every recorded update.
     - `record_activities`: return the activities before every recorded update.
     - `record_every`: record every `record_every`-th update (buffers of ``steps // record_every``).
@@ -65,8 +66,16 @@ class DiscreteInference(AbstractInference):
                 f"DiscreteInference needs an optax optimiser such as optax.sgd(0.1), got {self.optimizer!r} "
                 "(or None: gradient descent with step_size)."
             )
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"DiscreteInference steps must be a non-negative int, got {self.steps!r}.")
+        if _traced_steps(self.steps):
+            if self.record_energies or self.record_activities:
+                raise ValueError(
+                    "DiscreteInference: recording needs a Python int `steps` (the record buffers are sized by it); "
+                    f"got the array {self.steps!r}."
+                )
+        elif isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(
+                f"DiscreteInference steps must be a non-negative int (or a 0-d integer array, traced), got {self.steps!r}."
+            )
         if not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"DiscreteInference record_every must be a positive int, got {self.record_every!r}.")
 
@@ -98,6 +107,9 @@ class DiscreteInference(AbstractInference):
 
         z0 = energy.initial()
         carry = (z0, tx.init(z0))
+        if _traced_steps(self.steps):  # a traced number of steps: a while loop, T changes compile nothing
+            carry = jax.lax.fori_loop(0, self.steps, lambda _, c: body(c, None)[0], carry)
+            return carry[0], {"steps": jnp.asarray(self.steps)}
         if recording and self.record_every > 1:
             blocks, rest = divmod(self.steps, self.record_every)
             carry, (energies, activities) = jax.lax.scan(recorded_block, carry, None, blocks)
@@ -112,3 +124,8 @@ class DiscreteInference(AbstractInference):
         if self.record_activities:
             stats["activities"] = activities
         return carry[0], stats
+
+
+def _traced_steps(steps: Any) -> bool:
+    """Whether `steps` is an integer array (traced) rather than a Python int."""
+    return hasattr(steps, "dtype") and jnp.ndim(steps) == 0 and jnp.issubdtype(steps.dtype, jnp.integer)

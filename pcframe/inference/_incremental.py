@@ -125,6 +125,11 @@ def train_incremental(
             "train_incremental updates the weights at every inference step, so it needs a DiscreteInference "
             f"(e.g. DiscreteInference(step_size=0.1, steps=20)); got {type(inference).__name__}."
         )
+    if not isinstance(inference.steps, int):
+        raise TypeError(
+            f"train_incremental: give the number of joint steps as a Python int, got {inference.steps!r} "
+            "(the weights move once per step, in a compiled loop of that length)."
+        )
     checked_batches("train_incremental", x=x, y=y)
     config, hyper = compiled_arguments(inference, metrics=metrics, check_finite=bool(check_finite))
     reset_activities(model)

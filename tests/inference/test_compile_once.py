@@ -67,3 +67,26 @@ def test_eager_run_compiles_once():
             pxi.init_forward(model, X[:32], Y[:32])
             inference.run(model, X[:32])
     assert compiled[0] == 0
+
+
+def test_a_sweep_over_the_number_of_steps_given_as_an_array_compiles_once():
+    """``steps=jnp.asarray(T)`` is traced: the same activities as the Python-int form, one compilation for all T."""
+    model, _ = _model()
+    expected = {}
+    for steps in (2, 5):
+        pxi.init_forward(model, X[:8], Y[:8])
+        pxi.DiscreteInference(step_size=0.1, steps=steps).run(model, X[:8])
+        expected[steps] = model.vodes[0].h.value
+    arrays = {steps: jnp.asarray(steps) for steps in (1, 2, 5)}
+    pxi.init_forward(model, X[:8], Y[:8])
+    pxi.DiscreteInference(step_size=0.1, steps=arrays[1]).run(model, X[:8])
+    traced = {}
+    with count_compilations() as compiled:
+        for steps in (2, 5):
+            pxi.init_forward(model, X[:8], Y[:8])
+            pxi.DiscreteInference(step_size=0.1, steps=arrays[steps]).run(model, X[:8])
+            traced[steps] = model.vodes[0].h.value
+    assert compiled[0] == 0
+    for steps in (2, 5):
+        assert jnp.allclose(traced[steps], expected[steps], rtol=1e-6, atol=1e-7)
+    assert not jnp.allclose(traced[2], traced[5])
