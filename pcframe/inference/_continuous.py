@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ._finite import error_if_not_finite
-from ._strategy import AbstractInference, ActivityEnergy, worst_sample_rms
+from ._strategy import AbstractInference, ActivityEnergy, batch_rms, worst_sample_rms
 
 
 class ODEInference(AbstractInference):
@@ -103,7 +103,7 @@ class ODEInference(AbstractInference):
             return diffrax.ConstantStepSize()
         if self.stepsize_controller is not None:
             return self.stepsize_controller
-        norm = diffrax.rms_norm if self.batch_mean else worst_sample_rms
+        norm = batch_rms if self.batch_mean else worst_sample_rms
         return diffrax.PIDController(rtol=1e-3, atol=1e-3, norm=norm)
 
     def _tolerances(self) -> tuple[Any, Any]:

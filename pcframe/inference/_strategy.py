@@ -75,7 +75,7 @@ def sample_rms(tree: Any) -> Any:
 
 
 def batch_rms(tree: Any) -> Any:
-    """The root mean square of all elements of `tree`: diffrax's ``rms_norm`` (JPC's convention).
+    """The root mean square of all elements of `tree`: the error norm of JPC's convention.
 
     **Arguments:**
 

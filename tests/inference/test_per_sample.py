@@ -77,3 +77,33 @@ def test_default_ode_inference_takes_steps_at_batch_64_and_trains_the_first_laye
     assert int(out["steps"]) > 0 and bool(out["steady"])
     assert float(out["energy"]) < float(out["loss"])
     assert np.abs(np.asarray(model.layers[0].nn.weight.value) - first).max() > 1e-4
+
+
+def test_default_ode_inference_in_jpc_convention_equals_a_hand_written_diffrax_solve():
+    """``ODEInference(batch_mean=True)``: the batch-mean field, Heun + PID on the RMS of the whole batch, steady test."""
+    model = PCMLP([3, 6, 5, 2])
+    pxi.init_forward(model, X[:16], Y[:16])
+    hs = [v.h.value for v in model.vodes[:-1]]
+    stats = pxi.ODEInference(batch_mean=True, max_t1=5.0).run(model, X[:16])
+
+    def field(t, hs, args):
+        return jax.tree_util.tree_map(jnp.negative, jax.grad(lambda h: hand_energy(weights(model), h, X[:16], Y[:16]))(hs))
+
+    def rms(tree):
+        leaves = jax.tree_util.tree_leaves(tree)
+        return jnp.sqrt(sum(jnp.sum(a**2) for a in leaves) / sum(a.size for a in leaves))
+
+    solution = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Heun(),
+        0.0,
+        5.0,
+        None,
+        hs,
+        stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-3),
+        event=diffrax.Event(lambda t, hs, args, **kw: rms(field(t, hs, args)) < 1e-3 + 1e-3 * rms(hs)),
+        throw=False,
+    )
+    assert int(stats["steps"]) == int(solution.stats["num_steps"]) > 0
+    for vode, expected in zip(model.vodes[:-1], solution.ys):
+        np.testing.assert_allclose(vode.h.value, expected[-1], rtol=1e-4, atol=1e-6)
