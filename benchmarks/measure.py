@@ -31,29 +31,33 @@ class Row:
     unit: str = "ms"
 
 
-def check_agreement(other: Variant, ref_after: Weights) -> float:
+def check_agreement(other: Variant, ref_after: Weights, atol: float = ATOL) -> float:
     """Assert that `other`'s weights after its first step match the reference's; return the max abs difference."""
     other_after = other.weights()
     for (W, b), (W_ref, b_ref) in zip(other_after, ref_after):
-        np.testing.assert_allclose(W, W_ref, rtol=RTOL, atol=ATOL, err_msg=f"{other.name}: weights differ")
-        np.testing.assert_allclose(b, b_ref, rtol=RTOL, atol=ATOL, err_msg=f"{other.name}: biases differ")
+        np.testing.assert_allclose(W, W_ref, rtol=RTOL, atol=atol, err_msg=f"{other.name}: weights differ")
+        np.testing.assert_allclose(b, b_ref, rtol=RTOL, atol=atol, err_msg=f"{other.name}: biases differ")
     return max_abs_diff(other_after, ref_after)
 
 
-def first_steps(variants: list[Variant], batch: Batch, weights: Weights, name: str) -> tuple[dict, dict]:
+def first_steps(
+    variants: list[Variant], batch: Batch, weights: Weights, name: str, atol: float = ATOL
+) -> tuple[dict, dict]:
     """Time every variant's first call (trace + compile + run) and check agreement with the first (the reference).
+
+    `atol` is the agreement tolerance (`ATOL` unless a long integration needs more).
 
     **Returns:** ``(first_call_seconds, max_abs_dw)`` keyed by variant name.
     """
     first = {v.name: timed(lambda v=v: v.step(*batch)) for v in variants}
     ref_after = variants[0].weights()
     moved = max_abs_diff(ref_after, weights)
-    assert moved > 10 * ATOL, f"{name}: one step barely changed the weights ({moved:.1e}); the check would be void"
+    assert moved > 10 * atol, f"{name}: one step barely changed the weights ({moved:.1e}); the check would be void"
     diffs: dict[str, float | None] = {variants[0].name: None}
     for v in variants[1:]:
-        diffs[v.name] = check_agreement(v, ref_after)
+        diffs[v.name] = check_agreement(v, ref_after, atol)
         print(f"  {v.name} agrees with the reference after one step: max |dw| = {diffs[v.name]:.1e}")
-    print(f"  (one step moved the weights by up to {moved:.1e}; tolerance atol={ATOL}, rtol={RTOL})")
+    print(f"  (one step moved the weights by up to {moved:.1e}; tolerance atol={atol}, rtol={RTOL})")
     return first, diffs
 
 

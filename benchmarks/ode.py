@@ -37,6 +37,9 @@ from workloads import W1, Reference, Variant, Workload, batches, build_reference
 W3 = W1.with_(name="W3 ode", description="W1's network, diffrax Heun + PID (rtol=atol=1e-3), max_t1=20")
 TOL = 1e-3
 STEADY_TOL = 1e-4
+LONG_ATOL = 5e-5
+"""Agreement tolerance after up to 200 solver steps and one Adam step: Adam turns float rounding in
+near-zero gradients into steps of the order of its learning rate (1e-3), on a few of 100k weights."""
 CONFIGS = [  # (label, solver, fixed dt or None, max_t1)
     ("Heun + PID, max_t1=20 (W3)", diffrax.Heun(), None, 20.0),
     ("Euler dt=0.1, max_t1=20", diffrax.Euler(), 0.1, 20.0),
@@ -146,7 +149,7 @@ def run_w3(warmup: int, reps: int, quick: bool) -> tuple[list[Row], str]:
         ]
         pair[1], recorded = recording(pair[1])
         outputs.append(recorded)
-        f, d = first_steps(pair, data[0], weights, W3.name)
+        f, d = first_steps(pair, data[0], weights, W3.name, atol=LONG_ATOL)
         first.update(f)
         diffs.update(d)
         pairs.append(pair)
