@@ -35,7 +35,7 @@ from ..utils._step import step
 from ._energy import BATCHED, batch_energy, init_forward, init_forward_energy, output_loss
 from ._gradients import value_grad_and_layers
 from ._guard import all_finite, gradient_values, guarded_update
-from ._metrics import Metrics
+from ._metrics import Metrics, without_unasked
 from ._strategy import AbstractInference
 from ._training import check_step_arguments, compiled_arguments, optional_metrics, reset_activities
 
@@ -144,7 +144,7 @@ def _hybrid_step(
         **stats,
     }
     out.update(optional_metrics(step_config.metrics, generator, optim_g, flat_g))
-    return out
+    return without_unasked(out, step_config.metrics)
 
 
 def check_pair(generator: Any, amortiser: Any, latents: Sequence[Vode], guesses: Sequence[Vode]) -> None:

@@ -26,7 +26,7 @@ from ._discrete import DiscreteInference
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
 from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._guard import all_finite
-from ._metrics import Metrics, accuracy
+from ._metrics import Metrics, accuracy, without_unasked
 from ._training import (
     _STAGES,
     StepConfig,
@@ -86,7 +86,7 @@ def _ipc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyM
         finite=finite,
     )
     metrics.update(optional_metrics(config.metrics, model, optim_w, last))
-    return metrics
+    return without_unasked(metrics, config.metrics)
 
 
 def train_incremental(

@@ -221,12 +221,14 @@ def optional_metrics(asked: Metrics, model: EnergyModule, optim: Optim, grads: l
 @jit(static_argnums=0)
 def _pc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim, rkg: Any) -> dict:
     inference = config.strategy(hyper)
+    metrics: dict[str, Any] = {}
     if config.check_finite:  # the report names the first node whose feedforward energy is not finite
         predictions, feedforward = init_forward_energy(model, x, y)
-        loss = output_loss(model, feedforward)
+        metrics["loss"] = output_loss(model, feedforward)
+    elif config.metrics.loss:
+        predictions, metrics["loss"] = init_forward_loss(model, x, y)
     else:
-        predictions, loss = init_forward_loss(model, x, y)
-    metrics: dict[str, Any] = {"loss": loss}
+        predictions = init_forward(model, x, y)
     if config.metrics.accuracy:
         metrics["accuracy"] = accuracy(predictions, y)
     nudging = config.nudging
@@ -247,7 +249,9 @@ def _pc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyMo
     if config.check_finite:
         metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], grads)
     finite = guarded_update([(optim_w, model, grads)], finite)
-    metrics.update(_inference_metrics(stats), energy=energy, energies=per_layer, finite=finite)
+    metrics.update(_inference_metrics(stats), energy=energy, finite=finite)
+    if config.metrics.energies:
+        metrics["energies"] = per_layer
     metrics.update(optional_metrics(config.metrics, model, optim_w, flat))
     return metrics
 

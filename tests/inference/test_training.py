@@ -178,3 +178,16 @@ def test_bad_arguments_are_clear_errors():
         pxi.infer_input(model, Y[:4], inference=inference)
     with pytest.raises(TypeError, match="Nudging"):
         pxi.train_supervised(model, optim_w, X[:4], Y[:4], inference=inference, nudging=0.1)
+
+
+@pytest.mark.parametrize("step", ["supervised", "incremental"])
+def test_default_metrics_can_be_switched_off(step):
+    model = PCMLP([64, 32, 10])
+    optim_w = _optim(model)
+    lean = pxi.Metrics(loss=False, energies=False)
+    inference = pxi.DiscreteInference(step_size=0.1, steps=4)
+    train = pxi.train_supervised if step == "supervised" else pxi.train_incremental
+    full = train(model, optim_w, X[:16], Y[:16], inference=inference)
+    out = train(model, optim_w, X[:16], Y[:16], inference=inference, metrics=lean)
+    assert {"loss", "energies"} <= set(full) and not {"loss", "energies"} & set(out)
+    assert {"energy", "steps", "finite"} <= set(out)
