@@ -74,7 +74,8 @@ class DiscreteInference(AbstractInference):
                 )
         elif isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(
-                f"DiscreteInference steps must be a non-negative int (or a 0-d integer array, traced), got {self.steps!r}."
+                f"DiscreteInference steps must be a non-negative int, got {self.steps!r} "
+                "(or a 0-d integer array: then the number of steps is traced)."
             )
         if not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"DiscreteInference record_every must be a positive int, got {self.record_every!r}.")

@@ -20,24 +20,24 @@ class Metrics:
 
     **Arguments:**
 
-    - `loss`: the output energy of the feedforward pass (``loss``).
-    - `energies`: the energy of each node after inference (``energies``).
     - `activity_norms`: L2 norm of each free activity after inference.
     - `param_norms`: L2 norm of each trained parameter after the update.
     - `grad_norms`: L2 norm of each parameter gradient.
     - `accuracy`: classification accuracy of the feedforward prediction ($\\arg\\max$ vs target).
+    - `loss`: the output energy of the feedforward pass (``loss``).
+    - `energies`: the energy of each node after inference (``energies``).
 
     **Example:** ``train_supervised(..., metrics=Metrics(grad_norms=True))``; ``Metrics(loss=False,
     energies=False)`` returns only ``energy``, ``steps`` and ``finite`` (on this project's CPU
     benchmarks the difference in time was within the noise).
     """
 
-    loss: bool = True
-    energies: bool = True
     activity_norms: bool = False
     param_norms: bool = False
     grad_norms: bool = False
     accuracy: bool = False
+    loss: bool = True
+    energies: bool = True
 
 
 def without_unasked(metrics: dict[str, Any], asked: Metrics) -> dict[str, Any]:

@@ -112,7 +112,24 @@ class StandardParametrisation(AbstractParametrisation):
 
 
 @dataclasses.dataclass(frozen=True)
-class MuPC(AbstractParametrisation):
+class _UnitGaussianDepthScaled(AbstractParametrisation):
+    """Unit-Gaussian weights, $1/\\sqrt{D}$ at the input and $1/\\sqrt{N L}$ on each residual branch."""
+
+    def init(self, key: Any, shape: tuple[int, ...], fan_in: int) -> jax.Array:
+        """$W \\sim \\mathcal{N}(0, 1)$."""
+        return jax.random.normal(key, shape)
+
+    def input_scale(self, fan_in: int) -> float:
+        """$a_1 = 1/\\sqrt{D}$."""
+        return 1.0 / math.sqrt(fan_in)
+
+    def hidden_scale(self, fan_in: int, depth: int) -> float:
+        """$a_\\ell = 1/\\sqrt{N L}$."""
+        return 1.0 / math.sqrt(fan_in * depth)
+
+
+@dataclasses.dataclass(frozen=True)
+class MuPC(_UnitGaussianDepthScaled):
     """μPC (Innocenti et al., "μPC: Scaling Predictive Coding to 100+ Layer Networks"): Depth-μP for PC.
 
     $W \\sim \\mathcal{N}(0, 1)$ and
@@ -144,25 +161,13 @@ class MuPC(AbstractParametrisation):
             raise ValueError(f"MuPC gamma must be a positive number, got {self.gamma!r}.")
         object.__setattr__(self, "gamma", float(self.gamma))
 
-    def init(self, key: Any, shape: tuple[int, ...], fan_in: int) -> jax.Array:
-        """$W \\sim \\mathcal{N}(0, 1)$."""
-        return jax.random.normal(key, shape)
-
-    def input_scale(self, fan_in: int) -> float:
-        """$a_1 = 1/\\sqrt{D}$."""
-        return 1.0 / math.sqrt(fan_in)
-
-    def hidden_scale(self, fan_in: int, depth: int) -> float:
-        """$a_\\ell = 1/\\sqrt{N L}$."""
-        return 1.0 / math.sqrt(fan_in * depth)
-
     def output_scale(self, fan_in: int) -> float:
         """$a_L = 1/(\\gamma N)$."""
         return 1.0 / (self.gamma * fan_in)
 
 
 @dataclasses.dataclass(frozen=True)
-class NeuralTangentParametrisation(AbstractParametrisation):
+class NeuralTangentParametrisation(_UnitGaussianDepthScaled):
     """The neural tangent parametrisation (JPC's ``"ntp"``) of a residual network.
 
     $W \\sim \\mathcal{N}(0, 1)$, $a_1 = 1/\\sqrt{D}$, $a_\\ell = 1/\\sqrt{N L}$ (JPC's residual
@@ -173,18 +178,6 @@ class NeuralTangentParametrisation(AbstractParametrisation):
 
     **Example:** ``ResidualPCMLP(784, 128, 8, 10, parametrisation=NeuralTangentParametrisation())``
     """
-
-    def init(self, key: Any, shape: tuple[int, ...], fan_in: int) -> jax.Array:
-        """$W \\sim \\mathcal{N}(0, 1)$."""
-        return jax.random.normal(key, shape)
-
-    def input_scale(self, fan_in: int) -> float:
-        """$a_1 = 1/\\sqrt{D}$."""
-        return 1.0 / math.sqrt(fan_in)
-
-    def hidden_scale(self, fan_in: int, depth: int) -> float:
-        """$a_\\ell = 1/\\sqrt{N L}$."""
-        return 1.0 / math.sqrt(fan_in * depth)
 
     def output_scale(self, fan_in: int) -> float:
         """$a_L = 1/\\sqrt{N}$."""
