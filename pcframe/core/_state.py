@@ -51,8 +51,8 @@ def freeze(value: Any) -> Any:
     """A hashable stand-in for a static value that compares **by value**.
 
     Lists, tuples, dicts, sets, NumPy arrays and dataclasses are converted
-    recursively (so editing one in place changes its frozen form); numbers keep
-    their type (``1`` and ``1.0`` differ); other hashable objects stand for
+    recursively (so editing one in place changes its frozen form); numbers,
+    NumPy scalars included, keep their type (``1`` and ``1.0`` differ); other hashable objects stand for
     themselves; an unhashable object of another kind is compared by identity.
 
     **Arguments:**
@@ -63,6 +63,8 @@ def freeze(value: Any) -> Any:
     """
     if isinstance(value, (bool, int, float, complex)):
         return (type(value), value)
+    if isinstance(value, np.generic):  # a NumPy scalar compares elementwise with other objects: use its Python value
+        return (type(value), value.item())
     if isinstance(value, (list, tuple)):
         return (type(value), tuple(map(freeze, value)))
     if isinstance(value, dict):

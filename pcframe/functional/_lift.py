@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import jax
+import numpy as np
 
 from ..core._module import Module
 from ..core._param import Param
@@ -23,7 +24,7 @@ from ..core._state import Structure, split
 from ..core._structure import STRUCTURE
 from ..core._tree import is_param
 
-_ARRAYS = (jax.Array,)
+_ARRAYS = (jax.Array, np.ndarray)
 
 
 class _RuntimeChecks:
@@ -59,7 +60,7 @@ def structure_cache_key(kwargs: dict[str, Any]) -> tuple | None:
     for name, value in kwargs.items():
         if isinstance(value, Module):
             parts.append((name, id(value)))
-        elif isinstance(value, jax.Array) or type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        elif isinstance(value, _ARRAYS):
             parts.append((name, None))
         else:
             return None

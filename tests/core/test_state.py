@@ -392,3 +392,15 @@ def test_arrays_in_tuples_and_equinox_modules_are_traced_data():
         np.testing.assert_allclose(model.w.value, expected, rtol=1e-5)
     assert len(traces) == 1
     assert isinstance(model.pair[0], jax.Array) and not isinstance(model.linear.bias, jax.core.Tracer)
+
+
+def test_scalar_keyword_arguments_are_static_values_compared_each_call():
+    """A NumPy or Python scalar passed by keyword is static: a new value retraces, never reuses the old one."""
+    model = Scaled()
+
+    @pxf.jit
+    def scale(*, model, factor):
+        return model.w.value * factor
+
+    for factor in (np.float32(2.0), np.float32(3.0), 4.0, 4.0):
+        np.testing.assert_allclose(scale(model=model, factor=factor), np.arange(1.0, 4.0) * float(factor))
