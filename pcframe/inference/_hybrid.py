@@ -33,11 +33,12 @@ from ..utils._mask import Mask
 from ..utils._optim import Optim
 from ..utils._step import step
 from ._energy import BATCHED, batch_energy, init_forward, init_forward_energy, output_loss
+from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._gradients import value_grad_and_layers
 from ._guard import all_finite, gradient_values, guarded_update
 from ._metrics import Metrics, without_unasked
 from ._strategy import AbstractInference
-from ._training import check_step_arguments, compiled_arguments, optional_metrics, reset_activities
+from ._training import _STAGES, check_step_arguments, compiled_arguments, optional_metrics, reset_activities
 
 
 class AmortiserInputs(enum.Enum):
@@ -133,6 +134,7 @@ def _hybrid_step(
         amortiser_energy, _, grads_a = value_grad_and_layers(amortiser, y, LayerParam)
     flat_g, flat_a = gradient_values(grads_g), gradient_values(grads_a)
     finite = all_finite(energy, amortiser_energy, flat_g, flat_a)
+    report = nonfinite_report(generator, [feedforward, per_layer], grads_g) if step_config.check_finite else None
     finite = guarded_update([(optim_g, generator, grads_g), (optim_a, amortiser, grads_a)], finite)
     out = {
         "loss": output_loss(generator, feedforward),
@@ -144,6 +146,8 @@ def _hybrid_step(
         **stats,
     }
     out.update(optional_metrics(step_config.metrics, generator, optim_g, flat_g))
+    if report is not None:
+        out[REPORT] = report
     return without_unasked(out, step_config.metrics)
 
 
@@ -174,6 +178,7 @@ def train_hybrid(
     latents: Sequence[Vode] | None = None,
     guesses: Sequence[Vode] | None = None,
     amortiser_inputs: AmortiserInputs = AmortiserInputs.OWN_GUESSES,
+    check_finite: bool = False,
 ) -> dict[str, Any]:
     """One hybrid PC step: amortised initialisation, generator inference, both networks learn.
 
@@ -190,6 +195,8 @@ def train_hybrid(
     - `latents`, `guesses`: the generator's free nodes and the amortiser's nodes guessing
       them, paired by position (default: `default_pairs`, for `PCMLP`-like models).
     - `amortiser_inputs`: what the amortiser learns from (`AmortiserInputs`).
+    - `check_finite`: raise `FloatingPointError` naming the first generator node whose energy (or
+      parameter whose gradient) is NaN/inf, as in `train_supervised`.
 
     **Returns:** a dict with ``loss`` (generator output energy after a feedforward pass
     from its input), ``amortised_energy`` (generator energy at the amortiser's guess),
@@ -217,7 +224,7 @@ def train_hybrid(
     if latents is None or guesses is None:
         latents, guesses = default_pairs(generator, amortiser)
     check_pair(generator, amortiser, latents, guesses)
-    step_config, hyper = compiled_arguments(inference, metrics=metrics)
+    step_config, hyper = compiled_arguments(inference, metrics=metrics, check_finite=bool(check_finite))
     config = (
         step_config,
         _positions(generator, latents, "latent"),
@@ -225,4 +232,5 @@ def train_hybrid(
         amortiser_inputs,
     )
     reset_activities(generator, amortiser)
-    return _hybrid_step(config, hyper, y, x, generator=generator, amortiser=amortiser, optim_g=optim_g, optim_a=optim_a)
+    out = _hybrid_step(config, hyper, y, x, generator=generator, amortiser=amortiser, optim_g=optim_g, optim_a=optim_a)
+    return raise_if_not_finite(out, generator, _STAGES, "train_hybrid") if check_finite else out

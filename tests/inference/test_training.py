@@ -191,3 +191,19 @@ def test_default_metrics_can_be_switched_off(step):
     out = train(model, optim_w, X[:16], Y[:16], inference=inference, metrics=lean)
     assert {"loss", "energies"} <= set(full) and not {"loss", "energies"} & set(out)
     assert {"energy", "steps", "finite"} <= set(out)
+
+
+def test_hybrid_check_finite_names_the_node_and_changes_nothing():
+    generator = PCMLP([10, 32, 64], free_input=True)
+    amortiser = PCMLP([64, 32, 10])
+    optim_g, optim_a = _optim(generator), _optim(amortiser)
+    inference = pxi.DiscreteInference(step_size=0.1, steps=4)
+    out = pxi.train_hybrid(generator, amortiser, optim_g, optim_a, X[:8], inference=inference, check_finite=True)
+    assert bool(out["finite"]) and "nonfinite" not in out
+    before = weights(generator)
+    with pytest.raises(FloatingPointError, match=r"train_hybrid: the energy of the node vodes\[\d\] is NaN or inf"):
+        pxi.train_hybrid(
+            generator, amortiser, optim_g, optim_a, X[:8].at[0, 0].set(jnp.nan), inference=inference, check_finite=True
+        )
+    for (w, b), (w0, b0) in zip(weights(generator), before):
+        np.testing.assert_array_equal(w, w0)
