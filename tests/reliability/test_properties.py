@@ -123,7 +123,7 @@ def test_nested_transforms_update_like_pure_jax_and_keep_shared_params_shared(ne
     for name in nesting:
         fn = WRAPPERS[name](fn)
     w, other = np.arange(float(n)), np.ones(n)
-    out = fn(jnp.ones((batch, n)) if "vmap" in nesting else jnp.ones(n), model=model)
+    out = fn(jnp.ones((batch,) * nesting.count("vmap") + (n,)), model=model)  # one batch axis per vmap
     np.testing.assert_allclose(out, 1.0)
     w2, other2 = 2 * w + 1, other + np.sum(2 * w + 1)  # each wrapper runs the body once
     np.testing.assert_allclose(model.w.value, w2, rtol=1e-6)
