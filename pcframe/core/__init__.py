@@ -5,9 +5,10 @@ from ._module import Module
 from ._param import Param, StaticParam, static
 from ._random import RKG, RandomKeyGenerator, RandomKeyParam
 from ._selection import Mask, as_predicate, m
-from ._state import Structure, StructureKey, freeze, merge, split
+from ._state import Structure, StructureKey, merge, split
 from ._tracing import LeakedTracerError
 from ._tree import collect_params, is_param
+from ._walk import freeze
 
 __all__ = [
     "LeakedTracerError",

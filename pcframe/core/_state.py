@@ -12,76 +12,31 @@ merge(structure, updates)                          # 3. one all-or-nothing write
 `Param` becomes one entry of `values` (shared parameters once), and so does every
 array that is not inside a `Param` (a batch passed by keyword, a NumPy attribute
 of a module, an array in a tuple or an equinox module held by a module): arrays
-are data, traced like the parameters, never constants baked into a trace. Everything else (module types and attributes, parameter
-types and metadata, static values, which entries are shared) goes into the
-structure's *signature*, hashed **by value**: a dict hyperparameter edited in
+are data, traced like the parameters, never constants baked into a trace.
+Everything else (module types and attributes, parameter types and metadata,
+static values, which entries are shared) goes into the structure's *signature*, hashed **by value**: a dict hyperparameter edited in
 place gives a different signature, so a cached trace is never reused for it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
 
-import equinox as eqx
 import jax
-import numpy as np
 from jax.core import Tracer
 
-from ._containers import TrackedDict, TrackedList
-from ._identity import ById
-from ._module import Module, is_dynamic
-from ._param import Param, StaticParam
+from ._module import Module
+from ._param import Param
 from ._random import RKG
 from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
-from ._tree import keystr
+from ._walk import ARRAYS, DATA, VALUE, Walk, is_stateful, path_text
 
-_VALUE = "_value"
 _SET = object.__setattr__
-_ARRAYS = (jax.Array, np.ndarray)
-_DATA, _ARRAY, _TREE, _OBJECT = object(), object(), object(), object()
-
-
-def freeze(value: Any) -> Any:
-    """A hashable stand-in for a static value that compares **by value**.
-
-    Lists, tuples, dicts, sets, NumPy arrays and dataclasses are converted
-    recursively (so editing one in place changes its frozen form); numbers,
-    NumPy scalars included, keep their type (``1`` and ``1.0`` differ); other hashable objects stand for
-    themselves; an unhashable object of another kind is compared by identity.
-
-    **Arguments:**
-
-    - `value`: any static value.
-
-    **Returns:** a hashable object.
-    """
-    if isinstance(value, (bool, int, float, complex)):
-        return (type(value), value)
-    if isinstance(value, np.generic):  # a NumPy scalar compares elementwise with other objects: use its Python value
-        return (type(value), value.item())
-    if isinstance(value, (list, tuple)):
-        return (type(value), tuple(map(freeze, value)))
-    if isinstance(value, dict):
-        return (type(value), tuple((key, freeze(item)) for key, item in value.items()))
-    if isinstance(value, (set, frozenset)):
-        return (type(value), frozenset(map(freeze, value)))
-    if isinstance(value, np.ndarray):
-        return (np.ndarray, value.shape, value.dtype.str, value.tobytes())
-    if isinstance(value, types.SimpleNamespace):
-        return (type(value), freeze(vars(value)))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value), tuple(freeze(getattr(value, f.name)) for f in dataclasses.fields(value)))
-    try:
-        hash(value)
-    except TypeError:
-        return ById(value)
-    return value
+_ARRAY, _TREE, _OBJECT = object(), object(), object()
 
 
 class StructureKey:
@@ -123,107 +78,6 @@ class StructureKey:
         return f"StructureKey(<{len(self.signature)} entries>)"
 
 
-class _Walk:
-    """Builds a `Structure` from keyword arguments: one pass over every module, container and leaf."""
-
-    def __init__(self) -> None:
-        self.signature: list[Any] = []
-        self.params: list[Param] = []
-        self.paths: list[str] = []
-        self.param_index: dict[int, int] = {}
-        self.modules: list[Module] = []
-        self.module_index: dict[int, int] = {}
-        self.containers: list[Any] = []
-        self.slots: list[tuple] = []
-        self.slot_values: list[Any] = []
-
-    def module(self, module: Module, path: str) -> None:
-        found = self.module_index.get(id(module))
-        if found is not None:
-            self.signature.append(("shared module", found))
-            return
-        self.module_index[id(module)] = len(self.modules)
-        self.modules.append(module)
-        self.signature.append(("module", type(module)))
-        attributes = module.__dict__
-        for name, value in attributes.items():
-            if is_dynamic(value):
-                self.signature.append(("attribute", name))
-                self.value(value, f"{path}.{name}", attributes, name)
-            else:
-                self.signature.append(("static", name, freeze(value)))
-
-    def value(self, value: Any, path: str, owner: Any = None, key: Any = None) -> None:
-        """Walk one dynamic value; `owner[key]` is where it is stored, when that can be set in place."""
-        if isinstance(value, Param):
-            self.param(value, path)
-        elif isinstance(value, Module):
-            self.module(value, path)
-        elif isinstance(value, _ARRAYS):
-            self.array(value, owner, key)
-        elif isinstance(value, (TrackedList, TrackedDict)):
-            self.containers.append(value)
-            items = enumerate(value) if isinstance(value, list) else value.items()
-            self.signature.append((type(value), len(value) if isinstance(value, list) else tuple(value)))
-            for index, item in items:
-                self.value(item, f"{path}[{index!r}]", value, index)
-        elif isinstance(value, (list, tuple, dict)) or isinstance(value, eqx.Module):
-            self.tree(value, path, owner, key)
-        else:
-            self.signature.append(("static leaf", freeze(value)))
-
-    def param(self, param: Param, path: str) -> None:
-        if isinstance(param, StaticParam):
-            self.signature.append(("static param", type(param), freeze(param._value), _metadata(param)))
-            return
-        found = self.param_index.get(id(param))
-        if found is not None:
-            self.signature.append(("shared param", found))
-            return
-        self.param_index[id(param)] = len(self.params)
-        self.params.append(param)
-        self.paths.append(path)
-        self.signature.append(("param", type(param), _metadata(param)))
-
-    def tree(self, value: Any, path: str, owner: Any, key: Any) -> None:
-        """An immutable (or untracked) container: its arrays are data, swapped in by rebuilding it at `owner[key]`."""
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
-        self.signature.append(("tree", treedef))
-        kept = []
-        for where, leaf in leaves:
-            if isinstance(leaf, _ARRAYS) and owner is not None:
-                self.signature.append(("data",))
-                self.slot_values.append(leaf)
-                kept.append(_DATA)
-            else:
-                self.value(leaf, path + _keystr(where))
-                kept.append(leaf)
-        count = sum(leaf is _DATA for leaf in kept) if owner is not None else 0
-        if count:
-            self.slots.append((owner, key, treedef, kept, count))
-
-    def array(self, array: Any, owner: Any, key: Any) -> None:
-        if owner is None:  # only under a container that has no owner itself: a constant of the trace
-            self.signature.append(("constant", ById(array) if isinstance(array, jax.Array) else freeze(array)))
-            return
-        self.signature.append(("data",))
-        self.slots.append((owner, key, None, None, 1))
-        self.slot_values.append(array)
-
-
-def _keystr(path: tuple) -> str:
-    text = keystr(path)
-    return text if text.startswith("[") or not text else "." + text
-
-
-def _is_stateful(x: Any) -> bool:
-    return isinstance(x, (Module, Param))
-
-
-def _metadata(param: Param) -> tuple:
-    return tuple((name, freeze(value)) for name, value in param.__dict__.items() if name != _VALUE)
-
-
 class Structure:
     """The static description of keyword arguments' state, and the objects it was read from.
 
@@ -235,18 +89,20 @@ class Structure:
 
     - `walk`: the result of walking the keyword arguments (internal; use `split`).
     - `recipes`: how to rebuild each keyword argument around traced arrays (internal).
+    - `n_kwargs_params`: how many of the parameters the keyword arguments hold (the rest are implicit).
 
     **Example:** ``structure, values = split({"model": model}); structure.paths[0]``
     """
 
-    def __init__(self, walk: _Walk, recipes: dict[str, tuple]) -> None:
+    def __init__(self, walk: Walk, recipes: dict[str, tuple], n_kwargs_params: int) -> None:
         self.params = tuple(walk.params)
+        self.n_kwargs_params = n_kwargs_params  # params[n_kwargs_params:] come from the implicit modules only
         self.paths = tuple(walk.paths)
         self.modules = tuple(walk.modules)
         self.containers = tuple(walk.containers)
         self.slots = tuple(walk.slots)
         self.recipes = recipes
-        self.n_data = sum(1 if r[0] is _ARRAY else sum(leaf is _DATA for leaf in r[2]) if r[0] is _TREE else 0 for r in recipes.values())
+        self.n_data = sum(1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] is _TREE else 0 for r in recipes.values())
         self.key = StructureKey(tuple(walk.signature), self)
         self._ids = {id(p) for p in self.params}
 
@@ -254,20 +110,19 @@ class Structure:
         return f"Structure({len(self.params)} params, {len(self.slots)} module arrays, kwargs {list(self.recipes)})"
 
     def read(self, kwargs: dict[str, Any]) -> list[Any]:
-        """The current values for a call with `kwargs` (which must have this structure, as when split)."""
+        """The current values for a call with `kwargs` (which must have this structure, as when split).
+
+        Used for keyword arguments that are modules or bare arrays: the ones a transform may cache
+        a structure for (`pcframe.functional` splits other keyword arguments again on every call).
+        """
         values = [p._value for p in self.params]
         for owner, key, treedef, kept, _ in self.slots:
             if treedef is None:
                 values.append(owner[key])
             else:
-                leaves = jax.tree_util.tree_flatten(owner[key], is_leaf=_is_stateful)[0]
-                values.extend(leaf for leaf, marker in zip(leaves, kept) if marker is _DATA)
-        for name, recipe in self.recipes.items():
-            if recipe[0] is _ARRAY:
-                values.append(kwargs[name])
-            elif recipe[0] is _TREE:
-                leaves = jax.tree_util.tree_flatten(kwargs[name], is_leaf=_is_stateful)[0]
-                values.extend(leaf for leaf, kept in zip(leaves, recipe[2]) if kept is _DATA)
+                leaves = jax.tree_util.tree_flatten(owner[key], is_leaf=is_stateful)[0]
+                values.extend(leaf for leaf, marker in zip(leaves, kept) if marker is DATA)
+        values.extend(kwargs[name] for name, recipe in self.recipes.items() if recipe[0] is _ARRAY)
         return values
 
     def kwargs(self, data: Sequence[Any]) -> dict[str, Any]:
@@ -278,7 +133,7 @@ class Structure:
             if recipe[0] is _ARRAY:
                 kwargs[name] = next(it)
             elif recipe[0] is _TREE:
-                kwargs[name] = recipe[1].unflatten([next(it) if leaf is _DATA else leaf for leaf in recipe[2]])
+                kwargs[name] = recipe[1].unflatten([next(it) if leaf is DATA else leaf for leaf in recipe[2]])
             else:
                 kwargs[name] = recipe[1]
         return kwargs
@@ -342,7 +197,7 @@ class Structure:
 
 def _install(params: Sequence[Param], values: Sequence[Any]) -> None:
     """Set every value in one C-level pass (no Python line runs in between, so Ctrl-C cannot split it)."""
-    deque(map(_SET, params, repeat(_VALUE), values), maxlen=0)
+    deque(map(_SET, params, repeat(VALUE), values), maxlen=0)
 
 
 def _set_item(owner: Any, key: Any, value: Any) -> None:
@@ -356,7 +211,7 @@ def _fill(slots: Sequence[tuple], values: Sequence[Any]) -> None:
         if treedef is None:
             _set_item(owner, key, next(it))
         else:
-            _set_item(owner, key, treedef.unflatten([next(it) if leaf is _DATA else leaf for leaf in kept]))
+            _set_item(owner, key, treedef.unflatten([next(it) if leaf is DATA else leaf for leaf in kept]))
 
 
 def _restore_slots(slots: Sequence[tuple], originals: Sequence[Any]) -> None:
@@ -368,7 +223,7 @@ def _snapshot(structure: Structure) -> tuple:
     return (
         [(m, dict(m.__dict__)) for m in structure.modules],
         [(c, list(c) if isinstance(c, list) else dict(c)) for c in structure.containers],
-        [(p, {k: v for k, v in p.__dict__.items() if k != _VALUE}) for p in structure.params],
+        [(p, {k: v for k, v in p.__dict__.items() if k != VALUE}) for p in structure.params],
     )
 
 
@@ -384,10 +239,10 @@ def _restore(snapshot: tuple) -> None:
             dict.clear(container)
             dict.update(container, state)
     for param, state in params:
-        value = param.__dict__[_VALUE]
+        value = param.__dict__[VALUE]
         param.__dict__.clear()
         param.__dict__.update(state)
-        param.__dict__[_VALUE] = value
+        param.__dict__[VALUE] = value
 
 
 def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> tuple[Structure, list[Any]]:
@@ -419,7 +274,7 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
         return wrapped
     ```
     """
-    walk = _Walk()
+    walk = Walk()
     recipes: dict[str, tuple] = {}
     data: list[Any] = []
     for name, value in kwargs.items():
@@ -427,27 +282,28 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
             walk.signature.append(("kwarg module", name))
             walk.module(value, name)
             recipes[name] = (_OBJECT, value)
-        elif isinstance(value, _ARRAYS):
+        elif isinstance(value, ARRAYS):
             walk.signature.append(("kwarg array", name))
             recipes[name] = (_ARRAY,)
             data.append(value)
         else:
-            leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=_is_stateful)
+            leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
             walk.signature.append(("kwarg tree", name, treedef))
             kept = []
             for where, leaf in leaves:
-                if isinstance(leaf, _ARRAYS):
+                if isinstance(leaf, ARRAYS):
                     walk.signature.append(("data",))
                     data.append(leaf)
-                    kept.append(_DATA)
+                    kept.append(DATA)
                 else:
-                    walk.value(leaf, name + _keystr(where))
+                    walk.value(leaf, name + path_text(where))
                     kept.append(leaf)
-            recipes[name] = (_TREE, treedef, kept) if any(leaf is _DATA for leaf in kept) else (_OBJECT, value)
+            recipes[name] = (_TREE, treedef, kept) if any(leaf is DATA for leaf in kept) else (_OBJECT, value)
+    n_kwargs_params = len(walk.params)
     for module in (RKG,) if implicit is None else implicit:
         walk.signature.append(("implicit",))
         walk.module(module, type(module).__name__)
-    structure = Structure(walk, recipes)
+    structure = Structure(walk, recipes, n_kwargs_params)
     return structure, [p._value for p in structure.params] + walk.slot_values + data
 
 

@@ -98,8 +98,8 @@ def specs(mask: Any, kwargs: dict[str, Any], structure: Structure, default: Any,
                 f"{transform}: the Mask needs map_to=(value_if_false, value_if_true), e.g. "
                 "Mask(VodeParam, (None, 0)) for vmap or Mask(VodeParam, (False, True)) for grad."
             )
-        implicit = {id(p) for p in RKG.parameters()} - {id(p) for p in _kwargs_params(kwargs)}
-        return [default if id(p) in implicit else mask.value_for(p) for p in params]
+        n = structure.n_kwargs_params
+        return [mask.value_for(p) for p in params[:n]] + [default] * (len(params) - n)
     position = {id(p): i for i, p in enumerate(params)}
     result: list[Any] = [default] * len(params)
     assigned: dict[int, Any] = {}
@@ -127,10 +127,6 @@ def specs(mask: Any, kwargs: dict[str, Any], structure: Structure, default: Any,
             f"(for example {{name: value}} per argument). JAX said: {error}"
         ) from None
     return result
-
-
-def _kwargs_params(kwargs: dict[str, Any]) -> list[Param]:
-    return [leaf for leaf in jax.tree_util.tree_leaves(kwargs, is_leaf=is_param) if isinstance(leaf, Param)]
 
 
 @contextmanager

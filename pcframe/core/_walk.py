@@ -1,0 +1,165 @@
+"""One pass over keyword arguments: the hashable signature of their state, their parameters and arrays.
+
+`split` (in `_state`) builds a `Structure` from what this walk collects. Everything static
+goes into the signature **by value** (`freeze`); every dynamic `Param` and every array
+outside a `Param` is collected, with where it lives, so it can be swapped for a traced value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from ._containers import TrackedDict, TrackedList
+from ._identity import ById
+from ._module import Module, is_dynamic
+from ._param import Param, StaticParam
+from ._tree import keystr
+
+VALUE = "_value"
+ARRAYS = (jax.Array, np.ndarray)
+DATA = object()
+"""Marks where an array sat among the leaves of a container rebuilt around traced values."""
+
+
+def freeze(value: Any) -> Any:
+    """A hashable stand-in for a static value that compares **by value**.
+
+    Lists, tuples, dicts, sets, NumPy arrays and dataclasses are converted
+    recursively (so editing one in place changes its frozen form); numbers,
+    NumPy scalars included, keep their type (``1`` and ``1.0`` differ); other hashable objects stand for
+    themselves; an unhashable object of another kind is compared by identity.
+
+    **Arguments:**
+
+    - `value`: any static value.
+
+    **Returns:** a hashable object.
+    """
+    if isinstance(value, (bool, int, float, complex)):
+        return (type(value), value)
+    if isinstance(value, np.generic):  # a NumPy scalar compares elementwise with other objects: use its Python value
+        return (type(value), value.item())
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(map(freeze, value)))
+    if isinstance(value, dict):
+        return (type(value), tuple((key, freeze(item)) for key, item in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), frozenset(map(freeze, value)))
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.shape, value.dtype.str, value.tobytes())
+    if isinstance(value, types.SimpleNamespace):
+        return (type(value), freeze(vars(value)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), tuple(freeze(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    try:
+        hash(value)
+    except TypeError:
+        return ById(value)
+    return value
+
+
+class Walk:
+    """Builds a `Structure` from keyword arguments: one pass over every module, container and leaf."""
+
+    def __init__(self) -> None:
+        self.signature: list[Any] = []
+        self.params: list[Param] = []
+        self.paths: list[str] = []
+        self.param_index: dict[int, int] = {}
+        self.modules: list[Module] = []
+        self.module_index: dict[int, int] = {}
+        self.containers: list[Any] = []
+        self.slots: list[tuple] = []
+        self.slot_values: list[Any] = []
+
+    def module(self, module: Module, path: str) -> None:
+        found = self.module_index.get(id(module))
+        if found is not None:
+            self.signature.append(("shared module", found))
+            return
+        self.module_index[id(module)] = len(self.modules)
+        self.modules.append(module)
+        self.signature.append(("module", type(module)))
+        attributes = module.__dict__
+        for name, value in attributes.items():
+            if is_dynamic(value):
+                self.signature.append(("attribute", name))
+                self.value(value, f"{path}.{name}", attributes, name)
+            else:
+                self.signature.append(("static", name, freeze(value)))
+
+    def value(self, value: Any, path: str, owner: Any = None, key: Any = None) -> None:
+        """Walk one dynamic value; `owner[key]` is where it is stored, when that can be set in place."""
+        if isinstance(value, Param):
+            self.param(value, path)
+        elif isinstance(value, Module):
+            self.module(value, path)
+        elif isinstance(value, ARRAYS):
+            self.array(value, owner, key)
+        elif isinstance(value, (TrackedList, TrackedDict)):
+            self.containers.append(value)
+            items = enumerate(value) if isinstance(value, list) else value.items()
+            self.signature.append((type(value), len(value) if isinstance(value, list) else tuple(value)))
+            for index, item in items:
+                self.value(item, f"{path}[{index!r}]", value, index)
+        elif isinstance(value, (list, tuple, dict)) or isinstance(value, eqx.Module):
+            self.tree(value, path, owner, key)
+        else:
+            self.signature.append(("static leaf", freeze(value)))
+
+    def param(self, param: Param, path: str) -> None:
+        if isinstance(param, StaticParam):
+            self.signature.append(("static param", type(param), freeze(param._value), metadata(param)))
+            return
+        found = self.param_index.get(id(param))
+        if found is not None:
+            self.signature.append(("shared param", found))
+            return
+        self.param_index[id(param)] = len(self.params)
+        self.params.append(param)
+        self.paths.append(path)
+        self.signature.append(("param", type(param), metadata(param)))
+
+    def tree(self, value: Any, path: str, owner: Any, key: Any) -> None:
+        """An immutable (or untracked) container: its arrays are data, swapped in by rebuilding it at `owner[key]`."""
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
+        self.signature.append(("tree", treedef))
+        kept = []
+        for where, leaf in leaves:
+            if isinstance(leaf, ARRAYS) and owner is not None:
+                self.signature.append(("data",))
+                self.slot_values.append(leaf)
+                kept.append(DATA)
+            else:
+                self.value(leaf, path + path_text(where))
+                kept.append(leaf)
+        count = sum(leaf is DATA for leaf in kept) if owner is not None else 0
+        if count:
+            self.slots.append((owner, key, treedef, kept, count))
+
+    def array(self, array: Any, owner: Any, key: Any) -> None:
+        if owner is None:  # only under a container that has no owner itself: a constant of the trace
+            self.signature.append(("constant", ById(array) if isinstance(array, jax.Array) else freeze(array)))
+            return
+        self.signature.append(("data",))
+        self.slots.append((owner, key, None, None, 1))
+        self.slot_values.append(array)
+
+
+def path_text(path: tuple) -> str:
+    text = keystr(path)
+    return text if text.startswith("[") or not text else "." + text
+
+
+def is_stateful(x: Any) -> bool:
+    return isinstance(x, (Module, Param))
+
+
+def metadata(param: Param) -> tuple:
+    return tuple((name, freeze(value)) for name, value in param.__dict__.items() if name != VALUE)
