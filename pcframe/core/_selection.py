@@ -53,20 +53,16 @@ class m:
         return any(p(param) for p in self._predicates)
 
     def __or__(self, other: Any) -> m:
-        text, other = f"({self!r} | {_name(other)})", as_predicate(other)
-        return m._combined(lambda p: self(p) or other(p), text)
+        return _both(self, other, "|")
 
     def __ror__(self, other: Any) -> m:
-        text, other = f"({_name(other)} | {self!r})", as_predicate(other)
-        return m._combined(lambda p: other(p) or self(p), text)
+        return _both(other, self, "|")
 
     def __and__(self, other: Any) -> m:
-        text, other = f"({self!r} & {_name(other)})", as_predicate(other)
-        return m._combined(lambda p: self(p) and other(p), text)
+        return _both(self, other, "&")
 
     def __rand__(self, other: Any) -> m:
-        text, other = f"({_name(other)} & {self!r})", as_predicate(other)
-        return m._combined(lambda p: other(p) and self(p), text)
+        return _both(other, self, "&")
 
     def __invert__(self) -> m:
         return m._combined(lambda p: not self(p), f"~{self!r}")
@@ -80,6 +76,14 @@ class m:
         """Also require that no given attribute is set to the given value (missing counts as "not")."""
         excluded = m._combined(lambda p: any(_attribute(p, k) == v for k, v in attributes.items()), "")
         return m._combined(lambda p: self(p) and not excluded(p), f"{self!r}.has_not({_keywords(attributes)})")
+
+
+def _both(left: Any, right: Any, operator: str) -> m:
+    """``left | right`` or ``left & right`` as an `m`, evaluated left first, with a readable repr."""
+    text, first, second = f"({_name(left)} {operator} {_name(right)})", as_predicate(left), as_predicate(right)
+    if operator == "|":
+        return m._combined(lambda p: first(p) or second(p), text)
+    return m._combined(lambda p: first(p) and second(p), text)
 
 
 def _name(filter: Any) -> str:
