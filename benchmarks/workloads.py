@@ -162,8 +162,8 @@ def reference_energy(w: Workload, layers: list[Layer], hs: list[jax.Array], x, y
     return jnp.mean(total)
 
 
-def reference_train_step(w: Workload, layers: list[Layer], opt_state, x, y):
-    """Feedforward init, `w.T` activity steps in a `lax.fori_loop`, one weight step; returns the new weights and state."""
+def reference_equilibrium(w: Workload, layers: list[Layer], x, y) -> list[jax.Array]:
+    """Feedforward init, then `w.T` activity steps in a `lax.fori_loop`; returns the hidden activities."""
     hs = []
     for layer in layers[:-1]:
         hs.append(w.act_fn(affine(layer, hs[-1] if hs else x)))
@@ -177,6 +177,12 @@ def reference_train_step(w: Workload, layers: list[Layer], opt_state, x, y):
         return optax.apply_updates(hs, updates), state_h
 
     hs, _ = jax.lax.fori_loop(0, w.T, inference_step, (hs, tx_h.init(hs)))
+    return hs
+
+
+def reference_train_step(w: Workload, layers: list[Layer], opt_state, x, y):
+    """Inference (`reference_equilibrium`), then one weight step; returns the new weights and optimiser state."""
+    hs = reference_equilibrium(w, layers, x, y)
     grads = jax.grad(lambda layers: reference_energy(w, layers, hs, x, y))(layers)
     updates, opt_state = w.w_optimiser().update(grads, opt_state, layers)
     return optax.apply_updates(layers, updates), opt_state

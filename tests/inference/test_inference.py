@@ -65,9 +65,10 @@ def test_ode_energy_decreases_and_recording_pads_with_nan():
     model, x, y = _model()
     pxi.init_forward(model, x, y)
     stats = run(pxi.ODEInference(max_t1=50.0, max_steps=64, record_energies=True), x, model=model)
-    steps = int(stats["steps"])
+    steps = int(stats["accepted_steps"])
     totals = np.asarray(stats["energies"]).sum(axis=1)
-    assert 0 < steps < 64
+    assert 0 < steps <= int(stats["steps"]) < 64
+    assert np.all(np.isfinite(totals[:steps])), "one recorded entry per accepted step"
     assert np.all(np.diff(totals[:steps]) <= 1e-6), "gradient flow never increases the energy"
     assert np.all(np.isnan(totals[steps:]))
 

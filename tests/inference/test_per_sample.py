@@ -87,7 +87,9 @@ def test_default_ode_inference_in_jpc_convention_equals_a_hand_written_diffrax_s
     stats = pxi.ODEInference(batch_mean=True, max_t1=5.0).run(model, X[:16])
 
     def field(t, hs, args):
-        return jax.tree_util.tree_map(jnp.negative, jax.grad(lambda h: hand_energy(weights(model), h, X[:16], Y[:16]))(hs))
+        return jax.tree_util.tree_map(
+            jnp.negative, jax.grad(lambda h: hand_energy(weights(model), h, X[:16], Y[:16]))(hs)
+        )
 
     def rms(tree):
         leaves = jax.tree_util.tree_leaves(tree)
@@ -107,3 +109,48 @@ def test_default_ode_inference_in_jpc_convention_equals_a_hand_written_diffrax_s
     assert int(stats["steps"]) == int(solution.stats["num_steps"]) > 0
     for vode, expected in zip(model.vodes[:-1], solution.ys):
         np.testing.assert_allclose(vode.h.value, expected[-1], rtol=1e-4, atol=1e-6)
+
+
+def _rms_per_sample(tree):
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(a**2, axis=-1) for a in leaves) / sum(a.shape[-1] for a in leaves))
+
+
+def test_default_ode_inference_stops_at_every_samples_steady_state_near_the_exact_equilibrium():
+    """Every sample's own field is under the 1e-3 test where the default stops, and the weight
+    gradient there is close to the one at the exact equilibrium (a tight hand-written diffrax solve)."""
+    model = PCMLP([3, 16, 16, 2])
+    for layer in model.layers:  # larger weights: stiffer dynamics, as after some training
+        layer.nn.weight.value = 2.0 * layer.nn.weight.value
+    pxi.init_forward(model, X, Y)
+    start = [v.h.value for v in model.vodes[:-1]]
+    stats = pxi.ODEInference().run(model, X)
+    stopped = [v.h.value for v in model.vodes[:-1]]
+    assert bool(stats["steady"]) and 0 < int(stats["steps"]) < 100
+
+    def field(t, hs, args):  # each sample's own flow: the batch-mean energy's gradient times the batch size
+        grads = jax.grad(lambda h: hand_energy(weights(model), h, X, Y))(hs)
+        return [-len(X) * g for g in grads]
+
+    assert np.all(_rms_per_sample(field(0.0, stopped, None)) < 1e-3 + 1e-3 * _rms_per_sample(stopped))
+    exact = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        0.0,
+        1000.0,
+        None,
+        start,
+        stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-6),
+        event=diffrax.Event(lambda t, hs, args, **kw: jnp.max(_rms_per_sample(field(t, hs, args))) < 1e-5),
+        max_steps=100_000,
+    )
+    assert bool(exact.event_mask)
+
+    def weight_gradient(hs):
+        grads = jax.grad(lambda w: hand_energy(w, hs, X, Y))(weights(model))
+        return jnp.concatenate([g.ravel() for g in jax.tree_util.tree_leaves(grads)])
+
+    at_exact = weight_gradient([h[-1] for h in exact.ys])
+    at_stop = weight_gradient(stopped)
+    assert float(jnp.linalg.norm(at_stop - at_exact) / jnp.linalg.norm(at_exact)) < 0.05
+    assert float(jnp.linalg.norm(weight_gradient(start) - at_exact) / jnp.linalg.norm(at_exact)) > 0.2  # not void
