@@ -13,10 +13,8 @@ unguarded reference, in interleaved rounds:
 - **selects on one gradient element**: the same `jnp.where`s, their predicate computed from a
   single element of the first layer's gradient (the last one the backward pass produces).
 
-The last two separate the cost of selecting from the cost of waiting: any guard makes every
-layer's update wait for the whole backward pass (and for the new weights, when they are
-checked), which on a small network takes away the overlap of one layer's update with the
-next layer's gradient.
+The last two separate the cost of selecting, and of waiting for the backward pass, from the
+cost of computing the predicate by reductions (see benchmarks/README.md for what was measured).
 
     python benchmarks/guard_cost.py                  # W0 (2000 rounds) and W1 (400 rounds)
     python benchmarks/guard_cost.py --workloads W1 --rounds 200
