@@ -42,37 +42,44 @@ _ARRAY, _TREE, _OBJECT = object(), object(), object()
 class StructureKey:
     """The hashable part of a `Structure`: what a compiled function may be cached under.
 
-    Equal keys mean "the same computation on the same kinds of values". The key
-    refers to its structure weakly, so a cache that keeps the key (`jax.jit`'s)
-    does not keep the model alive.
+    Equal signatures ("the same computation on the same kinds of values") share one key
+    object (`StructureKey.of`), so keys compare and hash by identity: JAX's cache lookups
+    run no Python code, and a Ctrl-C cannot land inside them. The key refers to its
+    structure weakly, so a cache that keeps the key (`jax.jit`'s) does not keep the model
+    alive; `bind` points it at the structure of the call in progress.
 
     **Arguments:**
 
     - `signature`: the structure's hashable description.
-    - `structure`: the `Structure` it belongs to.
 
     **Example:** ``jax.jit(pure, static_argnums=0)(structure.key, values)``
     """
 
-    __slots__ = ("signature", "_hash", "_structure", "__weakref__")
+    __slots__ = ("signature", "_structure", "__weakref__")
+    _interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
-    def __init__(self, signature: tuple, structure: Structure) -> None:
+    def __init__(self, signature: tuple) -> None:
         self.signature = signature
-        self._hash = hash(signature)
-        self._structure = weakref.ref(structure)
+        self._structure: Any = None
+
+    @classmethod
+    def of(cls, signature: tuple) -> StructureKey:
+        """The one key of `signature` (made on first use, kept while anything holds it)."""
+        key = cls._interned.get(signature)
+        if key is None:
+            key = cls._interned[signature] = cls(signature)
+        return key
+
+    def bind(self, structure: Structure) -> None:
+        """Make `structure` the one `structure()` returns (the structure of the call in progress)."""
+        self._structure = structure.ref
 
     def structure(self) -> Structure:
         """The structure of the call in progress."""
-        found = self._structure()
+        found = self._structure() if self._structure is not None else None
         if found is None:
             raise RuntimeError("pcframe: a StructureKey outlived its Structure; split the arguments again.")
         return found
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: Any) -> bool:
-        return self is other or (isinstance(other, StructureKey) and self.signature == other.signature)
 
     def __repr__(self) -> str:
         return f"StructureKey(<{len(self.signature)} entries>)"
@@ -81,7 +88,7 @@ class StructureKey:
 class Structure:
     """The static description of keyword arguments' state, and the objects it was read from.
 
-    Made by `split`. `key` is hashable and compares by value (see `StructureKey`);
+    Made by `split`. `key` is shared by every structure with the same signature (see `StructureKey`);
     `params` are the dynamic `Param`s in the order of the values (shared ones once),
     `paths` their readable locations (``model.layers[0].nn.weight``).
 
@@ -102,8 +109,13 @@ class Structure:
         self.containers = tuple(walk.containers)
         self.slots = tuple(walk.slots)
         self.recipes = recipes
-        self.n_data = sum(1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] is _TREE else 0 for r in recipes.values())
-        self.key = StructureKey(tuple(walk.signature), self)
+        self.n_data = sum(
+            1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] is _TREE else 0
+            for r in recipes.values()
+        )
+        self.ref = weakref.ref(self)
+        self.key = StructureKey.of(tuple(walk.signature))
+        self.key.bind(self)
         self._ids = {id(p) for p in self.params}
 
     def __repr__(self) -> str:

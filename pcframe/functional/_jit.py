@@ -76,6 +76,7 @@ class _StatefulJit:
         cache_key = structure_cache_key(kwargs)
         found = self._structures.get(cache_key) if cache_key is not None else None
         if found is not None:
+            found.key.bind(found)  # another structure with the same signature may have been split since
             return found, found.read(kwargs)
         structure, values = split_kwargs(kwargs, "jit")
         if cache_key is not None:
@@ -103,12 +104,26 @@ class _StatefulJit:
         structure, values = self._structure(kwargs)
         if self.donate_params:
             with deferred_interrupts():  # once donated, the old values are gone: the new ones must land
-                out, updates = self._compiled(structure.key, values, *args)
+                out, updates = self._run(structure, values, args)
                 merge(structure, updates)
             return out
-        out, updates = self._compiled(structure.key, values, *args)
+        out, updates = self._run(structure, values, args)
         merge(structure, updates)
         return out
+
+    def _run(self, structure: Structure, values: list, args: tuple) -> tuple[Any, dict[int, Any]]:
+        """Call the compiled function; a Ctrl-C is raised as `KeyboardInterrupt`, whenever it lands.
+
+        JAX compares its arguments' pytree metadata with Python code before it runs anything;
+        a Ctrl-C landing there comes out as a `ValueError` raised from the `KeyboardInterrupt`.
+        Nothing has run or been written by then, so the interrupt itself is raised instead.
+        """
+        try:
+            return self._compiled(structure.key, values, *args)
+        except ValueError as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):
+                raise error.__cause__ from None
+            raise
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (), donate_params: bool = False):
@@ -156,4 +171,3 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     if fn is None:
         return lambda f: _StatefulJit(f, static_argnums, donate_params)
     return _StatefulJit(fn, static_argnums, donate_params)
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import weakref
 from typing import Any
 
 import equinox as eqx
@@ -122,6 +123,7 @@ class StepConfig:
 
 
 _CONFIGS: dict[tuple, tuple] = {}
+_STEP_CONFIGS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # one object per value: see below
 _ACTIVITIES: dict[tuple, tuple] = {}
 _CHECKED: dict[tuple, bool] = {}
 _MAX_CACHED = 64
@@ -137,9 +139,11 @@ def _remember(cache: dict, key: tuple, value: Any) -> Any:
 def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[StepConfig, list[Any]]:
     """``(config, hyperparameters)`` for a compiled step: the static part and the traced part.
 
-    Strategies are immutable, so the split is cached per strategy object: the same
-    `StepConfig` object is reused (the compiled step's cache lookup is then an identity
-    check) and the hyperparameters are put on the device once, as a flat list of arrays.
+    Strategies are immutable, so the split is cached per strategy object, and equal
+    configurations share one `StepConfig` object, also for a new strategy object built every
+    step: the compiled step's cache lookup is then an identity check, which runs no Python
+    code (a Ctrl-C cannot land inside JAX's comparison). The hyperparameters are put on the
+    device once, as a flat list of arrays.
     """
     key = (id(inference), *config.items())
     found = _CONFIGS.get(key)
@@ -147,13 +151,17 @@ def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[Ste
         hyper, structure = split_hyperparameters(inference)
         leaves, treedef = jax.tree_util.tree_flatten(hyper)
         step_config = StepConfig(structure, **config, hyper_treedef=treedef)
+        step_config = _STEP_CONFIGS.setdefault(step_config, step_config)
         found = _remember(_CONFIGS, key, (inference, step_config, [jnp.asarray(leaf) for leaf in leaves]))
     return found[1], found[2]
 
 
 def checked_batches(where: str, **batches: Any) -> None:
     """`check_batches`, run once per combination of batch types, shapes and dtypes."""
-    key = (where, *((name, type(b), getattr(b, "shape", None), getattr(b, "dtype", None)) for name, b in batches.items()))
+    key = (
+        where,
+        *((name, type(b), getattr(b, "shape", None), getattr(b, "dtype", None)) for name, b in batches.items()),
+    )
     if key not in _CHECKED:
         check_batches(where, **batches)
         _remember(_CHECKED, key, True)

@@ -275,7 +275,9 @@ def test_interrupt_at_every_line_of_a_jit_call_leaves_all_old_or_all_new_state()
     params = _params(model, optim)
     train(x, model=model, optim=optim)  # compiled: the interrupts below hit the cached call path
     write_back = {_state.merge.__code__, _state.assign.__code__, _state._install.__code__}
-    outcomes = _every_interrupt(params, lambda: train(x, model=model, optim=optim), _files(_jit, _lift, _state), write_back)
+    outcomes = _every_interrupt(
+        params, lambda: train(x, model=model, optim=optim), _files(_jit, _lift, _state), write_back
+    )
     assert {"merge", "assign", "_install"} <= {name for name, _ in outcomes}
     assert {outcome for _, outcome in outcomes} == {"old", "new"}
 
@@ -346,6 +348,42 @@ def test_donating_call_interrupted_by_ctrl_c_keeps_a_complete_state():
         sys.settrace(None)
     assert not model.w.value.is_deleted()
     np.testing.assert_allclose(model.w.value, np.arange(1.0, 4.0) + 2.0)
+
+
+class _InterruptedOnCompare:
+    """Pytree metadata whose comparison is where Ctrl-C lands (JAX compares metadata in Python before a call)."""
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        raise KeyboardInterrupt
+
+
+@jax.tree_util.register_pytree_node_class
+class _Tagged:
+    def __init__(self, value, tag):
+        self.value, self.tag = value, tag
+
+    def tree_flatten(self):
+        return (self.value,), self.tag
+
+    @classmethod
+    def tree_unflatten(cls, tag, children):
+        return cls(children[0], tag)
+
+
+def test_ctrl_c_landing_in_jaxs_argument_checks_is_a_keyboard_interrupt_and_changes_nothing():
+    model = Scaled()
+
+    @pxf.jit
+    def shift(step, *, model):
+        model.w.value = model.w.value + step.value
+
+    shift(_Tagged(1.0, _InterruptedOnCompare()), model=model)
+    with pytest.raises(KeyboardInterrupt):  # JAX itself reports it as a ValueError raised from the interrupt
+        shift(_Tagged(1.0, _InterruptedOnCompare()), model=model)
+    np.testing.assert_allclose(model.w.value, np.arange(1.0, 4.0) + 1.0)
 
 
 def test_interrupt_at_every_line_of_load_params_leaves_the_model_untouched(tmp_path):
