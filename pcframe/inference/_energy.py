@@ -126,7 +126,10 @@ def init_forward(model: EnergyModule, x: Any = None, y: Any = None) -> Any:
 
 
 def init_forward_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tuple[Any, Any]:
-    """`init_forward` and the per-layer energies right after it, from one pass over the batch.
+    """`init_forward`'s feedforward initialisation and the per-layer energies right after it, from one pass.
+
+    Unlike `init_forward` it does not clear the activities first: inside a compiled step they
+    were cleared before the call (`reset_activities`), so the batch size may change.
 
     **Returns:** ``(predictions, per_layer)``, as from `init_forward` and `batch_energy`.
     """

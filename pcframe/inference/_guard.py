@@ -32,7 +32,7 @@ def all_finite(*values: Any) -> Any:
 
 
 def guarded_update(updates: list[tuple[Optim, Any, Any]], finite: Any) -> Any:
-    """Take every ``optim.step(module, grads)``; undo them all unless everything stays finite.
+    r"""Take every ``optim.step(module, grads)``; undo them all unless everything stays finite.
 
     The update is kept when `finite` (energy and gradients finite) holds and every new
     weight is finite: $\theta' = \theta_\text{new}$ if all finite, else $\theta$ (the optimiser
@@ -55,10 +55,20 @@ def guarded_update(updates: list[tuple[Optim, Any, Any]], finite: Any) -> Any:
 
     **Example:** ``finite = guarded_update([(optim_w, model, grads)], all_finite(energy, grads))``
     """
-    saved = [(p, p.value) for optim, _, _ in updates for p in (*optim.params, optim.state)]
+    saved = snapshot([optim for optim, _, _ in updates])
     for optim, module, grads in updates:
         optim.step(module, grads)
     finite = finite & all_finite([p.value for optim, _, _ in updates for p in optim.params])
+    keep_only_if(finite, saved)
+    return finite
+
+
+def snapshot(optims: list[Optim]) -> list[tuple[Param, Any]]:
+    """``(param, value)`` for every weight and optimiser state of `optims`, to undo their updates with `keep_only_if`."""
+    return [(p, p.value) for optim in optims for p in (*optim.params, optim.state)]
+
+
+def keep_only_if(finite: Any, saved: list[tuple[Param, Any]]) -> None:
+    r"""Put the `saved` values back unless `finite`: $\theta \leftarrow \theta_\text{new}$ if finite, else $\theta_\text{saved}$."""
     for param, old in saved:
         param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
-    return finite

@@ -38,7 +38,14 @@ from ._gradients import value_grad_and_layers
 from ._guard import all_finite, gradient_values, guarded_update
 from ._metrics import Metrics, without_unasked
 from ._strategy import AbstractInference
-from ._training import _STAGES, check_step_arguments, compiled_arguments, optional_metrics, reset_activities
+from ._training import (
+    _STAGES,
+    check_step_arguments,
+    compiled_arguments,
+    inference_metrics,
+    optional_metrics,
+    reset_activities,
+)
 
 
 class AmortiserInputs(enum.Enum):
@@ -143,7 +150,7 @@ def _hybrid_step(
         "energies": per_layer,
         "amortiser_energy": amortiser_energy,
         "finite": finite,
-        **stats,
+        **inference_metrics(stats),
     }
     out.update(optional_metrics(step_config.metrics, generator, optim_g, flat_g))
     if report is not None:

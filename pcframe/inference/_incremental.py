@@ -25,7 +25,7 @@ from ..utils._optim import Optim
 from ._discrete import DiscreteInference
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
 from ._finite import REPORT, nonfinite_report, raise_if_not_finite
-from ._guard import all_finite
+from ._guard import all_finite, keep_only_if, snapshot
 from ._metrics import Metrics, accuracy, without_unasked
 from ._training import (
     _STAGES,
@@ -40,8 +40,11 @@ from ._training import (
 
 def _incremental_update(
     inference: DiscreteInference, tx_state: Any, x: Any, model: EnergyModule, optim_w: Optim
-) -> tuple[Any, tuple[Any, list[Any]]]:
-    """One joint step: activities along each sample's own gradient, weights along the batch mean's."""
+) -> tuple[Any, Any, list[Any]]:
+    """One joint step: activities along each sample's own gradient, weights along the batch mean's.
+
+    **Returns:** ``(tx_state, energy, weight_gradients)``, the energy and gradients before the step.
+    """
     energy_fn = EnergyFunction(model, x, FREE | LayerParam)
     params = energy_fn.params
     energy, grads = jax.value_and_grad(energy_fn)(energy_fn.initial())
@@ -54,7 +57,13 @@ def _incremental_update(
     weight_grads = {id(p): g for p, g in zip(params, grads) if isinstance(p, LayerParam)}
     gradients = [weight_grads.get(id(p)) for p in optim_w.params]
     optim_w.apply(gradients)
-    return tx_state, (energy, [g for g in gradients if g is not None])
+    return tx_state, energy, [g for g in gradients if g is not None]
+
+
+def _trained_weights(model: EnergyModule, x: Any, optim_w: Optim) -> list[Any]:
+    """The weights of `optim_w` that the energy depends on: those `_incremental_update` returns gradients for."""
+    in_energy = {id(p) for p in EnergyFunction(model, x, FREE | LayerParam).params if isinstance(p, LayerParam)}
+    return [p for p in optim_w.params if id(p) in in_energy]
 
 
 @jit(static_argnums=0)
@@ -64,20 +73,20 @@ def _ipc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyM
     metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
     if config.metrics.accuracy:
         metrics["accuracy"] = accuracy(predictions, y)
-    saved = [(p, p.value) for p in (*optim_w.params, optim_w.state)]
+    saved = snapshot([optim_w])
 
-    def body(t: Any, tx_state: Any, *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
-        return _incremental_update(inference, tx_state, x, model, optim_w)
+    def body(t: Any, carry: tuple[Any, list[Any]], *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
+        tx_state, energy, grads = _incremental_update(inference, carry[0], x, model, optim_w)
+        return (tx_state, grads), energy  # only the last step's weight gradients are kept
 
     tx_state = inference.transformation().init([p.value for p in model.parameters(FREE)])
-    _, (energies, grads) = scan(body, xs=jnp.arange(inference.steps))(tx_state, model=model, optim_w=optim_w)
+    no_grads = [jnp.zeros_like(p.value) for p in _trained_weights(model, x, optim_w)]
+    (_, last), energies = scan(body, xs=jnp.arange(inference.steps))((tx_state, no_grads), model=model, optim_w=optim_w)
     energy, per_layer = batch_energy(model, x)
-    last = [g[-1] for g in grads]
     finite = all_finite(energy, energies, [p.value for p in optim_w.params])
     if config.check_finite:
         metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], {})
-    for param, old in saved:  # a batch whose energy or weights end up not finite changes nothing
-        param.value = jax.tree_util.tree_map(lambda new, o: jnp.where(finite, new, o), param.value, old)
+    keep_only_if(finite, saved)  # a batch whose energy or weights end up not finite changes nothing
     metrics.update(
         energy=energy,
         energies=per_layer,

@@ -209,7 +209,8 @@ def _equilibrium_grads(
     return stats, grads, energy, per_layer
 
 
-def _inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
+def inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
+    """An engine's stats as step metrics: recorded traces renamed so they cannot replace the step's own ``energies``."""
     renamed = {"energies": "inference_energies", "activities": "inference_activities"}
     return {renamed.get(k, k): v for k, v in stats.items()}
 
@@ -257,7 +258,7 @@ def _pc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyMo
     if config.check_finite:
         metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], grads)
     finite = guarded_update([(optim_w, model, grads)], finite)
-    metrics.update(_inference_metrics(stats), energy=energy, finite=finite)
+    metrics.update(inference_metrics(stats), energy=energy, finite=finite)
     if config.metrics.energies:
         metrics["energies"] = per_layer
     metrics.update(optional_metrics(config.metrics, model, optim_w, flat))
@@ -279,8 +280,8 @@ def train_supervised(
 
     Activities start from a feedforward pass, inference minimises $\\mathcal{F}$ over
     them, then `optim_w` takes one step along $\\partial\\mathcal{F}/\\partial\\theta$ at the
-    equilibrium. If the energy or a gradient is not finite, the weights are left
-    unchanged and ``metrics["finite"]`` is `False`.
+    equilibrium. If the energy, a gradient or a new weight is not finite, the weights and
+    the optimiser state are left unchanged and ``metrics["finite"]`` is `False`.
 
     **Arguments:**
 
