@@ -129,6 +129,12 @@ class Walk:
     def tree(self, value: Any, path: str, owner: Any, key: Any) -> None:
         """An immutable (or untracked) container: its arrays are data, swapped in by rebuilding it at `owner[key]`."""
         leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
+        if treedef.num_nodes == 1 and treedef.num_leaves == 1:  # JAX sees a leaf: a subclass it does not know
+            raise TypeError(
+                f"pcframe cannot track {path or 'a keyword argument'}: a {type(value).__name__} is a "
+                f"{type(value).__mro__[1].__name__} subclass that JAX does not know as a pytree. Use a plain "
+                f"{type(value).__mro__[1].__name__}, or register the class with jax.tree_util.register_pytree_node."
+            )
         self.signature.append(("tree", treedef))
         kept = []
         for where, leaf in leaves:

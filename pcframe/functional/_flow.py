@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import jaxpr_as_fun
 
-from ..core._state import Structure, merge
-from ._lift import check_positional, split_kwargs
+from ..core._state import Structure, merge, split
+from ._lift import check_positional
 
 
 def _check_same_type(structure: Structure, positions: Sequence[int], old: list, new: list, what: str) -> None:
@@ -117,7 +117,7 @@ def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool 
 
     def run(*carry: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(carry, "scan")
-        structure, values = split_kwargs(kwargs, "scan")
+        structure, values = split(kwargs)
         single = len(carry) == 1
 
         def body(x: Any, *carry_in: Any, **kw: Any) -> tuple[tuple, Any]:
@@ -166,7 +166,7 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
 
     def run(*carry: Any, **kwargs: Any) -> Any:
         check_positional(carry, "while_loop")
-        structure, values = split_kwargs(kwargs, "while_loop")
+        structure, values = split(kwargs)
         n = len(structure.params)
         single = len(carry) == 1
 
@@ -198,7 +198,7 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
 def _branches(fns: Sequence[Callable], select: Callable, what: str):
     def run(selector: Any, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, what)
-        structure, values = split_kwargs(kwargs, what)
+        structure, values = split(kwargs)
         params = values[: len(structure.params)]
         lifted = [_lifted(fn, structure, values, what) for fn in fns]
         replays = [_traced_once(branch, params, *args) for branch, _ in lifted]

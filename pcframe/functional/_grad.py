@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 
 from ..core._param import GRADIENT_OF, Param
-from ..core._state import merge
+from ..core._state import merge, split
 from ..core._tree import is_param
-from ._lift import check_positional, specs, split_kwargs
+from ._lift import check_positional, specs
 
 
 def _gradient_tree(kwargs: dict[str, Any], gradients: dict[int, Any]) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def _differentiate(fn: Callable, kwargs_mask: Any, argnums: int | Sequence[int] 
     @functools.wraps(fn)
     def differentiated(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(args, name)
-        structure, values = split_kwargs(kwargs, name)
+        structure, values = split(kwargs)
         flags = specs(kwargs_mask, kwargs, structure, False, name)
         chosen = [i for i, flag in enumerate(flags) if flag]
         if not chosen and not argnums:

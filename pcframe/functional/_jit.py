@@ -10,8 +10,8 @@ from typing import Any
 
 import jax
 
-from ..core._state import Structure, StructureKey, merge
-from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, split_kwargs, structure_cache_key
+from ..core._state import Structure, StructureKey, merge, split
+from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, structure_cache_key
 
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
@@ -78,7 +78,7 @@ class _StatefulJit:
         if found is not None:
             found.key.bind(found)  # another structure with the same signature may have been split since
             return found, found.read(kwargs)
-        structure, values = split_kwargs(kwargs, "jit")
+        structure, values = split(kwargs)
         if cache_key is not None:
             if len(self._structures) >= _MAX_CACHED_STRUCTURES:
                 self._structures.clear()

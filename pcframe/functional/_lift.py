@@ -14,17 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import jax
-import numpy as np
 
 from ..core._module import Module
 from ..core._param import Param
-from ..core._random import RKG
 from ..core._selection import Mask
-from ..core._state import Structure, split
+from ..core._state import Structure
 from ..core._structure import STRUCTURE
 from ..core._tree import is_param
-
-_ARRAYS = (jax.Array, np.ndarray)
+from ..core._walk import ARRAYS
 
 
 class _RuntimeChecks:
@@ -44,11 +41,6 @@ def note_runtime_check() -> None:
     RUNTIME_CHECKS.count += 1
 
 
-def split_kwargs(kwargs: dict[str, Any], transform: str) -> tuple[Structure, list[Any]]:
-    """`pcframe.core.split` of a transform's keyword arguments, with the global `RKG` tracked too."""
-    return split(kwargs, implicit=(RKG,))
-
-
 def structure_cache_key(kwargs: dict[str, Any]) -> tuple | None:
     """A key under which the structure of `kwargs` may be reused, or `None` when it must be split again.
 
@@ -60,7 +52,7 @@ def structure_cache_key(kwargs: dict[str, Any]) -> tuple | None:
     for name, value in kwargs.items():
         if isinstance(value, Module):
             parts.append((name, id(value)))
-        elif isinstance(value, _ARRAYS):
+        elif isinstance(value, ARRAYS):
             parts.append((name, None))
         else:
             return None

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core._random import RandomKeyParam
-from ..core._state import Structure, merge
-from ._lift import check_positional, specs, split_kwargs
+from ..core._state import Structure, merge, split
+from ._lift import check_positional, specs
 
 
 def _batch_size(args: tuple, in_axes: Any, values: list, axes: list, axis_size: int | None) -> int | None:
@@ -83,7 +83,7 @@ def vmap(
         @functools.wraps(fn)
         def vectorised(*args: Any, **kwargs: Any) -> Any:
             check_positional(args, "vmap")
-            structure, values = split_kwargs(kwargs, "vmap")
+            structure, values = split(kwargs)
             params = structure.params
             n = len(params)
             axes = specs(kwargs_mask, kwargs, structure, None, "vmap") + [None] * (len(values) - n)

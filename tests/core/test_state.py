@@ -442,3 +442,11 @@ def test_scalar_keyword_arguments_are_static_values_compared_each_call():
 
     for factor in (np.float32(2.0), np.float32(3.0), 4.0, 4.0):
         np.testing.assert_allclose(scale(model=model, factor=factor), np.arange(1.0, 4.0) * float(factor))
+
+
+def test_a_container_subclass_jax_does_not_know_is_refused_with_advice():
+    class Batches(list):
+        pass
+
+    with pytest.raises(TypeError, match=r"cannot track x: a Batches is a list subclass .*register_pytree_node"):
+        px.split({"x": Batches([jnp.ones(2)])})
