@@ -33,7 +33,7 @@ from ._module import Module
 from ._param import Param
 from ._random import RKG
 from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
-from ._walk import ARRAYS, DATA, VALUE, Walk, is_stateful, path_text
+from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
 _ARRAY, _TREE, _OBJECT = object(), object(), object()
@@ -108,6 +108,7 @@ class Structure:
         self.modules = tuple(walk.modules)
         self.containers = tuple(walk.containers)
         self.slots = tuple(walk.slots)
+        self.watched = tuple(walk.watched)
         self.recipes = recipes
         self.n_data = sum(
             1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] is _TREE else 0
@@ -120,6 +121,10 @@ class Structure:
 
     def __repr__(self) -> str:
         return f"Structure({len(self.params)} params, {len(self.slots)} module arrays, kwargs {list(self.recipes)})"
+
+    def is_current(self) -> bool:
+        """Whether every static value that could be edited in place unseen still has its value of the split."""
+        return all(freeze(owner[key]) == frozen for owner, key, frozen in self.watched)
 
     def read(self, kwargs: dict[str, Any]) -> list[Any]:
         """The current values for a call with `kwargs` (which must have this structure, as when split).

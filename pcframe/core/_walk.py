@@ -77,6 +77,7 @@ class Walk:
         self.containers: list[Any] = []
         self.slots: list[tuple] = []
         self.slot_values: list[Any] = []
+        self.watched: list[tuple] = []
 
     def module(self, module: Module, path: str) -> None:
         found = self.module_index.get(id(module))
@@ -92,7 +93,7 @@ class Walk:
                 self.signature.append(("attribute", name))
                 self.value(value, f"{path}.{name}", attributes, name)
             else:
-                self.signature.append(("static", name, freeze(value)))
+                self.signature.append(("static", name, self.static(value, attributes, name)))
 
     def value(self, value: Any, path: str, owner: Any = None, key: Any = None) -> None:
         """Walk one dynamic value; `owner[key]` is where it is stored, when that can be set in place."""
@@ -113,9 +114,18 @@ class Walk:
         else:
             self.signature.append(("static leaf", freeze(value)))
 
+    def static(self, value: Any, owner: dict, key: str) -> Any:
+        """`freeze(value)`; a value that can be edited in place unseen (a list in a tuple, a dataclass) is watched."""
+        frozen = freeze(value)
+        if editable(value):
+            self.watched.append((owner, key, frozen))
+        return frozen
+
     def param(self, param: Param, path: str) -> None:
         if isinstance(param, StaticParam):
-            self.signature.append(("static param", type(param), freeze(param._value), metadata(param)))
+            self.signature.append(
+                ("static param", type(param), self.static(param._value, param.__dict__, VALUE), metadata(param))
+            )
             return
         found = self.param_index.get(id(param))
         if found is not None:
@@ -156,6 +166,26 @@ class Walk:
         self.signature.append(("data",))
         self.slots.append((owner, key, None, None, 1))
         self.slot_values.append(array)
+
+
+def editable(value: Any) -> bool:
+    """Whether an in-place edit can change `freeze(value)` without telling pcframe.
+
+    Tracked lists and dicts (what a `Module` makes of its plain list and dict attributes)
+    report their edits; a list inside a tuple, a set, a NumPy array, a namespace or a
+    mutable dataclass do not.
+    """
+    if isinstance(value, (TrackedList, TrackedDict)):
+        return any(map(editable, value.values() if isinstance(value, dict) else value))
+    if isinstance(value, (list, dict, set, np.ndarray, types.SimpleNamespace)):
+        return True
+    if isinstance(value, tuple):
+        return any(map(editable, value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return not value.__dataclass_params__.frozen or any(
+            editable(getattr(value, f.name)) for f in dataclasses.fields(value)
+        )
+    return False
 
 
 def path_text(path: tuple) -> str:

@@ -75,7 +75,7 @@ class _StatefulJit:
     def _structure(self, kwargs: dict[str, Any]) -> tuple[Structure, list[Any]]:
         cache_key = structure_cache_key(kwargs)
         found = self._structures.get(cache_key) if cache_key is not None else None
-        if found is not None:
+        if found is not None and found.is_current():  # e.g. a list inside a tuple attribute edited in place
             found.key.bind(found)  # another structure with the same signature may have been split since
             return found, found.read(kwargs)
         structure, values = split(kwargs)

@@ -1,5 +1,6 @@
 """The split/merge primitive and what it guarantees: no stale traces, no leaked tracers, no lost state."""
 
+import dataclasses
 import gc
 import signal
 import sys
@@ -450,3 +451,38 @@ def test_a_container_subclass_jax_does_not_know_is_refused_with_advice():
 
     with pytest.raises(TypeError, match=r"cannot track x: a Batches is a list subclass .*register_pytree_node"):
         px.split({"x": Batches([jnp.ones(2)])})
+
+
+@dataclasses.dataclass
+class _Settings:
+    scale: float = 2.0
+
+
+class _Configured(px.Module):
+    def __init__(self):
+        self.w = px.Param(jnp.ones(2))
+        self.pair = (1.0, [2.0])  # a list inside a tuple: the Module cannot track it
+        self.settings = _Settings()
+        self.constant = px.static([3.0])
+
+
+@pxf.jit
+def _configured(*, model):
+    return model.w.value * model.pair[1][0] * model.settings.scale * model.constant.value[0]
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda m: m.pair[1].__setitem__(0, 5.0), 5.0 * 2.0 * 3.0),
+        (lambda m: setattr(m.settings, "scale", 10.0), 2.0 * 10.0 * 3.0),
+        (lambda m: m.constant.value.__setitem__(0, 7.0), 2.0 * 2.0 * 7.0),
+    ],
+    ids=["list-in-tuple", "dataclass-field", "static-param-list"],
+)
+def test_static_values_edited_in_place_unseen_by_pcframe_still_take_effect(edit, expected):
+    model = _Configured()
+    np.testing.assert_allclose(_configured(model=model), 12.0)
+    edit(model)
+    np.testing.assert_allclose(_configured(model=model), expected)
+    np.testing.assert_allclose(_configured(model=model), expected)
