@@ -53,7 +53,7 @@ def _rms(tree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(a**2) for a in leaves) / sum(a.size for a in leaves))
 
 
-def solve(w: Workload, layers, x, y, solver, dt, max_t1, counter=None):
+def solve(w: Workload, layers, x, y, solver, dt, max_t1, counter=None, tol=TOL, steady_tol=STEADY_TOL):
     """Integrate the activities from their feedforward values to a steady state; returns ``(hs, num_steps)``."""
     hs = []
     for layer in layers[:-1]:
@@ -66,9 +66,9 @@ def solve(w: Workload, layers, x, y, solver, dt, max_t1, counter=None):
         return jax.tree_util.tree_map(jnp.negative, jax.grad(lambda h: reference_energy(w, layers, h, x, y))(hs))
 
     def steady(t, hs, args, **kwargs):
-        return _rms(field(t, hs, args)) < STEADY_TOL + STEADY_TOL * _rms(hs)
+        return _rms(field(t, hs, args)) < steady_tol + steady_tol * _rms(hs)
 
-    controller = diffrax.ConstantStepSize() if dt else diffrax.PIDController(rtol=TOL, atol=TOL)
+    controller = diffrax.ConstantStepSize() if dt else diffrax.PIDController(rtol=tol, atol=tol)
     solution = diffrax.diffeqsolve(
         diffrax.ODETerm(field),
         solver,

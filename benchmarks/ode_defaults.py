@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ode import solve  # noqa: E402
 from time_to_accuracy import _accuracy, _feedforward, mnist_5k  # noqa: E402
 from workloads import W1, initial_weights, reference_energy  # noqa: E402
 
@@ -52,33 +53,10 @@ from pcframe.models import PCMLP  # noqa: E402
 
 def jpc_defaults_step(layers, opt_state, x, y, tol=1e-3):
     """JPC's `make_pc_step` defaults, hand-written: batch-mean vector field, Heun + PID, steady-state stop."""
-    hs = []
-    for W, b in layers[:-1]:
-        hs.append(W1.act_fn((hs[-1] if hs else x) @ W.T + b))
-
-    def field(t, hs, args):
-        return jax.tree_util.tree_map(jnp.negative, jax.grad(lambda h: reference_energy(W1, layers, h, x, y))(hs))
-
-    def rms(tree):
-        leaves = jax.tree_util.tree_leaves(tree)
-        return jnp.sqrt(sum(jnp.sum(a**2) for a in leaves) / sum(a.size for a in leaves))
-
-    solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(field),
-        diffrax.Heun(),
-        0.0,
-        20.0,
-        None,
-        hs,
-        stepsize_controller=diffrax.PIDController(rtol=tol, atol=tol),
-        event=diffrax.Event(lambda t, hs, args, **kw: rms(field(t, hs, args)) < tol + tol * rms(hs)),
-        max_steps=4096,
-        throw=False,
-    )
-    hs = [z[-1] for z in solution.ys]
+    hs, (steps, steady) = solve(W1, layers, x, y, diffrax.Heun(), None, 20.0, tol=tol, steady_tol=tol)
     grads = jax.grad(lambda layers: reference_energy(W1, layers, hs, x, y))(layers)
     updates, opt_state = optax.adam(1e-3).update(grads, opt_state, layers)
-    return optax.apply_updates(layers, updates), opt_state, (solution.stats["num_steps"], solution.event_mask, hs)
+    return optax.apply_updates(layers, updates), opt_state, (steps, steady, hs)
 
 
 def _pcframe_model(weights):

@@ -143,8 +143,9 @@ def read_into(
             check_objects(header, objects, path, where)
         if header.format < 1:
             warnings.warn(
-                f"{where}: {path!r} is in the old format {header.format} (no dtype records); it is read as "
-                f"format {FORMAT_VERSION}. Save it again with save_params to upgrade the file.",
+                f"{where}: {path!r} is in the old format {header.format} (no dtype records); the dtypes are "
+                f"taken from its arrays. Save it again with {'save_checkpoint' if kind == 'checkpoint' else 'save_params'} "
+                f"to upgrade the file to format {FORMAT_VERSION}.",
                 UserWarning,
                 stacklevel=4,
             )
@@ -179,7 +180,9 @@ def read_into(
     values = {key: decode(data[key], leaf) for key, leaf in expected.items()}
     targets = [param for param in chosen.values() if param.value is not None]
     new = [
-        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(param.value), [values[k] for k in entries(name, param.value)])
+        jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(param.value), [values[k] for k in entries(name, param.value)]
+        )
         for name, param in chosen.items()
         if param.value is not None
     ]
