@@ -70,6 +70,7 @@ for name, inference in [
         return [np.asarray(p.value) for p in optim.params], int(optim.state.value[0].count)
 
     interrupted = mixed = 0
+    before = compiles[0]
     rng = random.Random(0)
     signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
     for _ in range(40):
@@ -87,7 +88,10 @@ for name, inference in [
                 mixed += 1
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    print(f"  Ctrl-C at 40 random moments: {interrupted} interrupted a step; half-written models: {mixed}")
+    print(
+        f"  Ctrl-C at 40 random moments: {interrupted} interrupted a step; half-written models: {mixed}; "
+        f"compilations meanwhile: {compiles[0] - before}"
+    )
     pxi.train_supervised(model, optim, X[:64], Y[:64], inference=inference)
     print(
         f"  training continues after the interrupts; accuracy {float(pxi.evaluate_accuracy(model, X[1000:], Y[1000:])):.3f}"

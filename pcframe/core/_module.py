@@ -86,20 +86,31 @@ class Module:
 
     def train(self) -> Module:
         """Put this module and every submodule in training mode. Returns `self`."""
-        for module in self.modules():
-            module._mode = "train"
+        self._set_everywhere("_mode", "train")
         return self
 
     def eval(self) -> Module:
         """Put this module and every submodule in evaluation mode. Returns `self`."""
-        for module in self.modules():
-            module._mode = "eval"
+        self._set_everywhere("_mode", "eval")
         return self
 
     def set_status(self, status: Any) -> None:
         """Set the status of this module and every submodule (see `pcframe.utils.step`)."""
+        self._set_everywhere("_status", status)
+
+    def _set_everywhere(self, name: str, value: Any) -> None:
+        """Set `name` on every module; the class default is restored by removing the instance's own value.
+
+        So a module after ``step(...)`` or ``eval()``/``train()`` has the structure it had before
+        (a compiled function is not traced again for an attribute that only came back to its default).
+        """
+        default = getattr(type(self), name)
         for module in self.modules():
-            module._status = status
+            if value == default and getattr(type(module), name) == default:
+                if name in module.__dict__:
+                    delattr(module, name)
+            else:
+                setattr(module, name, value)
 
     def modules(self) -> Iterator[Module]:
         """Yield this module and every module nested in it (depth first, each once)."""

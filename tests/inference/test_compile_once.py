@@ -90,3 +90,17 @@ def test_a_sweep_over_the_number_of_steps_given_as_an_array_compiles_once():
     for steps in (2, 5):
         assert jnp.allclose(traced[steps], expected[steps], rtol=1e-6, atol=1e-7)
     assert not jnp.allclose(traced[2], traced[5])
+
+
+def test_eager_inference_and_mode_switches_between_steps_compile_nothing_new():
+    """An eager `init_forward` + `run` (a status set and reset outside any jit) or ``eval()`` then ``train()``
+    leaves the model with the structure it had, so the next training step is not compiled again."""
+    model, optim = _model()
+    pxi.train_supervised(model, optim, X[:32], Y[:32], inference=SGD)
+    pxi.init_forward(model, X[:32], Y[:32])
+    SGD.run(model, X[:32])
+    model.eval()
+    model.train()
+    with count_compilations() as compiled:
+        pxi.train_supervised(model, optim, X[:32], Y[:32], inference=SGD)
+    assert compiled[0] == 0
