@@ -32,7 +32,7 @@ from jax.core import Tracer
 from ._module import Module
 from ._param import Param
 from ._random import RKG
-from ._tracing import LeakedTracerError, is_tracked, leak_message, tracked
+from ._tracing import check_write, tracked
 from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
@@ -365,7 +365,5 @@ def assign(params: Sequence[Param], values: Sequence[Any], names: Sequence[str] 
     """
     if any(map(isinstance, values, repeat(Tracer))):
         for position, (param, value) in enumerate(zip(params, values)):
-            if isinstance(value, Tracer) and not is_tracked(param):
-                name = names[position] if names is not None else type(param).__name__
-                raise LeakedTracerError(leak_message(f"The parameter {name}"))
+            check_write(param, value, names[position] if names is not None else None)
     _install(params, values)

@@ -59,7 +59,7 @@ def leak_message(name: str) -> str:
     )
 
 
-def check_write(param: Any, value: Any) -> None:
-    """Refuse to store a traced `value` in an untracked `param` (raises `LeakedTracerError`)."""
+def check_write(param: Any, value: Any, name: str | None = None) -> None:
+    """Refuse to store a traced `value` in an untracked `param` (raises `LeakedTracerError` naming it, or its type)."""
     if isinstance(value, Tracer) and not is_tracked(param):
-        raise LeakedTracerError(leak_message(f"The parameter {type(param).__name__}"))
+        raise LeakedTracerError(leak_message(f"The parameter {name or type(param).__name__}"))

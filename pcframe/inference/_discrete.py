@@ -101,24 +101,27 @@ class DiscreteInference(AbstractInference):
 
         body = jax.checkpoint(update) if self.remat else update
 
+        def advance(carry: tuple, _: Any) -> tuple[tuple, None]:  # an update that records nothing
+            return body(carry, None)[0], None
+
         def recorded_block(carry: tuple, _: Any) -> tuple[tuple, Any]:
             carry, record = body(carry, None)
-            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, self.record_every - 1)
+            carry, _ = jax.lax.scan(advance, carry, None, self.record_every - 1)
             return carry, record
 
         z0 = energy.initial()
         carry = (z0, tx.init(z0))
         if _traced_steps(self.steps):  # a traced number of steps: a while loop, T changes compile nothing
-            carry = jax.lax.fori_loop(0, self.steps, lambda _, c: body(c, None)[0], carry)
+            carry = jax.lax.fori_loop(0, self.steps, lambda _, c: advance(c, None)[0], carry)
             return carry[0], {"steps": jnp.asarray(self.steps)}
         if recording and self.record_every > 1:
             blocks, rest = divmod(self.steps, self.record_every)
             carry, (energies, activities) = jax.lax.scan(recorded_block, carry, None, blocks)
-            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, rest)
+            carry, _ = jax.lax.scan(advance, carry, None, rest)
         elif recording:
             carry, (energies, activities) = jax.lax.scan(body, carry, None, self.steps)
         else:
-            carry, _ = jax.lax.scan(lambda c, _: (body(c, None)[0], None), carry, None, self.steps)
+            carry, _ = jax.lax.scan(advance, carry, None, self.steps)
         stats: dict[str, Any] = {"steps": jnp.asarray(self.steps)}
         if self.record_energies:
             stats["energies"] = energies
