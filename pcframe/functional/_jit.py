@@ -12,6 +12,7 @@ import jax
 
 from ..core._state import Structure, StructureKey, merge, split
 from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, structure_cache_key
+from ._write_first import WriteFirst
 
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
@@ -37,6 +38,7 @@ class _StatefulJit:
         self.donate_params = donate_params
         self._structures: dict[tuple, Structure] = {}
         self._traces: dict[StructureKey, int] = {}
+        self._write_first = WriteFirst()
         self._compiled = jax.jit(
             self._pure,
             static_argnums=(0,) + tuple(i + 2 for i in self.static_argnums),
@@ -61,6 +63,7 @@ class _StatefulJit:
         """Warn once when one model structure keeps being traced: something changes on every call."""
         if len(self._traces) >= _MAX_CACHED_STRUCTURES and key not in self._traces:
             self._traces.clear()
+            self._write_first.clear()
         self._traces[key] = count = self._traces.get(key, 0) + 1
         if count == _RETRACES_BEFORE_WARNING:
             warnings.warn(
@@ -102,13 +105,27 @@ class _StatefulJit:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, "jit")
         structure, values = self._structure(kwargs)
-        if self.donate_params:
-            with deferred_interrupts():  # once donated, the old values are gone: the new ones must land
-                out, updates = self._run(structure, values, args)
-                merge(structure, updates)
-            return out
+        if not self.donate_params:
+            return self._call_reusing(structure, values, args)
+        with deferred_interrupts():  # once donated, the old values are gone: the new ones must land
+            out, updates = self._run(structure, values, args)
+            merge(structure, updates)
+        return out
+
+    def _call_reusing(self, structure: Structure, values: list, args: tuple) -> Any:
+        """Call, reusing a compiled program when only write-first parameters differ (see `WriteFirst`).
+
+        After a call that traced, the write-first parameters of the new program are learnt from
+        JAX's cached trace. (Not done when donating: the values are gone after the call.)
+        """
+        key = structure.key
+        dynamic = lambda: [a for i, a in enumerate(args) if i not in self.static_argnums]  # noqa: E731
+        values = self._write_first.fill(key, values, dynamic)
+        traces = self._traces.get(key, 0)
         out, updates = self._run(structure, values, args)
         merge(structure, updates)
+        if self._traces.get(key, 0) != traces:
+            self._write_first.learn(key, values, dynamic(), lambda: self._compiled.trace(key, values, *args))
         return out
 
     def _run(self, structure: Structure, values: list, args: tuple) -> tuple[Any, dict[int, Any]]:
@@ -140,7 +157,11 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     arguments, compared by value: a changed static value (a `static(...)`
     hyperparameter, a dict or list attribute edited in place, the train/eval
     mode) or a changed set of parameters triggers a new trace; new values or new
-    batches of the same shapes do not. A repeated call costs little more than a
+    batches of the same shapes do not. Nor do parameters the function overwrites
+    before reading them (activities set by a feedforward initialisation): cleared
+    to `None`, or left at another batch size by an evaluation, they are replaced by
+    zeros that the compiled program never reads, and it runs without compiling again
+    (learnt from the first trace; not with `donate_params`). A repeated call costs little more than a
     plain `jax.jit` call and never waits for the result. Static changes made
     *inside* the function (e.g. ``model.eval()``) are undone at the end of
     tracing, because later calls skip the Python body.

@@ -1,0 +1,177 @@
+"""jit reuses its compiled program when only parameters it overwrites before reading them have changed.
+
+The tutorial-style training step initialises every activity by a feedforward pass, so an
+evaluation in between (which clears the activities, or leaves them at the test batch size)
+must not make the next step compile again, and must not change what it computes.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import pcframe as px
+import pcframe.functional as pxf
+import pcframe.nn as pxnn
+import pcframe.pc as pxc
+import pcframe.utils as pxu
+from tests.conftest import BATCHED, MLP, hand_energy, weights
+from tests.inference.compiles import count_compilations
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 6)).astype(np.float32)
+Y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 64)]
+H_LR, W_LR, T = 0.1, 0.05, 3
+
+
+@pxf.vmap(BATCHED, in_axes=(0, 0), out_axes=0, axis_name="batch")
+def forward(x, y, *, model):
+    return model(x, y)
+
+
+@pxf.vmap(BATCHED, in_axes=(0,), out_axes=(None, 0), axis_name="batch")
+def energy(x, *, model):
+    y_ = model(x, None)
+    return jax.lax.pmean(model.energy().sum(), "batch"), y_
+
+
+@pxf.jit(static_argnums=0)
+def train(T, x, y, *, model, optim_w, optim_h):
+    """The pcax tutorial's step: feedforward init, T activity steps, one weight step."""
+    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
+        forward(x, y, model=model)
+    optim_h.init(pxu.Mask(pxc.VodeParam)(model))
+    for _ in range(T):
+        with pxu.step(model, clear_params=pxc.VodeParam.Cache):
+            _, g = pxf.value_and_grad(pxu.Mask(pxu.m(pxc.VodeParam).has_not(frozen=True), [False, True]), has_aux=True)(
+                energy
+            )(x, model=model)
+        optim_h.step(model, g["model"])
+    with pxu.step(model, clear_params=pxc.VodeParam.Cache):
+        _, g = pxf.value_and_grad(pxu.Mask(pxnn.LayerParam, [False, True]), has_aux=True)(energy)(x, model=model)
+    optim_w.step(model, g["model"])
+
+
+@pxf.jit()
+def predict(x, *, model):
+    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
+        return forward(x, None, model=model)
+
+
+def _setup():
+    model = MLP([6, 8, 8, 3])
+    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
+        forward(X, Y, model=model)
+    optim_h = pxu.Optim(optax.sgd(H_LR * X.shape[0]), pxu.Mask(pxc.VodeParam)(model))
+    optim_w = pxu.Optim(optax.sgd(W_LR), pxu.Mask(pxnn.LayerParam)(model))
+    return model, optim_w, optim_h
+
+
+def _hand_step(ws, x, y):
+    """The same step written by hand: feedforward activities, T gradient steps on them, one weight step."""
+    hs, z = [], x
+    for w, b in ws[:-1]:
+        z = jnp.tanh(z @ w.T + b)
+        hs.append(z)
+    for _ in range(T):
+        g = jax.grad(lambda hs: hand_energy(ws, hs, x, y))(hs)
+        hs = [h - H_LR * x.shape[0] * gh for h, gh in zip(hs, g)]
+    g = jax.grad(lambda ws: hand_energy(ws, hs, x, y))(ws)
+    return [(w - W_LR * gw, b - W_LR * gb) for (w, b), (gw, gb) in zip(ws, g)]
+
+
+def _evaluate(model, x):
+    model.clear_params(pxc.VodeParam)
+    out = predict(x, model=model)
+    model.clear_params(pxc.VodeParam)
+    return out
+
+
+def test_evaluation_between_steps_compiles_nothing_and_the_steps_match_the_hand_written_ones():
+    model, optim_w, optim_h = _setup()
+    expected = [tuple(map(np.asarray, layer)) for layer in weights(model)]
+    train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    _evaluate(model, X[:10])
+    train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)  # activities were None: the compiled program runs
+    with count_compilations() as compiled:
+        for _ in range(3):
+            _evaluate(model, X[:10])  # activities cleared: None
+            train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+            model.clear_params(pxc.VodeParam)
+            predict(X[:10], model=model)  # activities left at batch size 10
+            train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    assert compiled[0] == 0
+    for _ in range(8):
+        expected = _hand_step(expected, jnp.asarray(X), jnp.asarray(Y))
+    for (w, b), (w_ref, b_ref) in zip(weights(model), expected):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-4, atol=1e-6)
+
+
+def test_incoming_activities_cannot_leak_into_a_reused_program():
+    """Activities full of NaN, of another batch size, give exactly the weights of cleared activities."""
+    model, optim_w, optim_h = _setup()
+    train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    saved = [p.value for p in model.parameters()]
+    model.clear_params(pxc.VodeParam)
+    train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    clean = [tuple(map(np.asarray, layer)) for layer in weights(model)]
+    for p, value in zip(model.parameters(), saved):
+        p.value = value
+    for vode in model.vodes:
+        vode.h.value = jnp.full((10, vode.h.value.shape[1]), jnp.nan)
+    with count_compilations() as compiled:
+        train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    assert compiled[0] == 0
+    for got, want in zip(weights(model), clean):
+        assert np.all(np.isfinite(got[0]))
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+class Holder(px.Module):
+    def __init__(self):
+        self.p = px.Param(jnp.ones(3))
+
+
+def test_a_parameter_that_is_read_is_never_replaced():
+    @pxf.jit()
+    def double(*, m):
+        m.p.value = m.p.value * 2.0
+
+    m = Holder()
+    double(m=m)
+    m.p.value = jnp.arange(4.0)  # another shape, and read: a new program, on these values
+    double(m=m)
+    np.testing.assert_array_equal(m.p.value, jnp.arange(4.0) * 2.0)
+
+
+def test_a_parameter_written_only_when_none_is_not_treated_as_write_first():
+    @pxf.jit()
+    def init_if_empty(x, *, m):
+        if m.p.value is None:
+            m.p.value = x + 1.0
+        return x
+
+    m = Holder()
+    init_if_empty(jnp.zeros(3), m=m)  # p is an array: neither read nor written
+    m.p.value = None
+    init_if_empty(jnp.zeros(3), m=m)
+    np.testing.assert_array_equal(m.p.value, jnp.ones(3))
+
+
+def test_other_inputs_of_another_shape_compile_their_own_program():
+    @pxf.jit()
+    def overwrite(x, *, m):
+        m.p.value = x * 3.0
+
+    m = Holder()
+    overwrite(jnp.ones(3), m=m)
+    m.p.value = None
+    overwrite(jnp.ones(5), m=m)  # the write-first p differs, and so does x: not the compiled program
+    np.testing.assert_array_equal(m.p.value, jnp.full(5, 3.0))
+    m.p.value = jnp.zeros(7)
+    with count_compilations() as compiled:
+        overwrite(jnp.ones(3), m=m)
+    assert compiled[0] == 0
+    np.testing.assert_array_equal(m.p.value, jnp.full(3, 3.0))
