@@ -14,12 +14,17 @@ from ._energy import forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
 from ._strategy import AbstractInference, split_hyperparameters
-from ._training import reset_activities
+from ._training import checked_batches, reset_activities
 
 
 @jit()
 def _predict(x: Any, *, model: EnergyModule) -> Any:
     return init_forward(model, x)
+
+
+@jit()
+def _accuracy(x: Any, y: Any, *, model: EnergyModule) -> Any:
+    return accuracy(init_forward(model, x), y)
 
 
 def predict(model: EnergyModule, x: Any) -> Any:
@@ -32,6 +37,7 @@ def predict(model: EnergyModule, x: Any) -> Any:
 
     **Example:** ``logits = predict(model, x_test)``
     """
+    checked_batches("predict", x=x)
     reset_activities(model)
     return _predict(x, model=model)
 
@@ -47,9 +53,14 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     - `x`: the input batch.
     - `y`: one-hot targets.
 
+    Prediction and comparison run in one compiled call (an eager comparison would compile each
+    of its operations on first use).
+
     **Example:** ``acc = evaluate_accuracy(model, x_test, one_hot(y_test, 10))``
     """
-    return accuracy(predict(model, x), y)
+    checked_batches("evaluate_accuracy", x=x, y=y)
+    reset_activities(model)
+    return _accuracy(x, y, model=model)
 
 
 @jit(static_argnums=(0, 3))

@@ -2,7 +2,9 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+import pytest
 from sklearn.datasets import load_digits
 
 import pcframe.inference as pxi
@@ -104,3 +106,22 @@ def test_eager_inference_and_mode_switches_between_steps_compile_nothing_new():
     with count_compilations() as compiled:
         pxi.train_supervised(model, optim, X[:32], Y[:32], inference=SGD)
     assert compiled[0] == 0
+
+
+def test_evaluate_accuracy_is_one_compiled_call_and_counts_matching_rows():
+    """First use on a new test-set shape compiles one program (no eagerly compiled argmax or mean), and the
+    result is the fraction of rows whose feedforward argmax (a hand-written forward pass) matches the label."""
+    model, _ = _model()
+    x, y = X[:40], Y[:40]
+    with count_compilations() as compiled:
+        got = float(pxi.evaluate_accuracy(model, x, y))
+    assert compiled[0] == 1
+    hidden = jnp.tanh(x @ model.layers[0].nn.weight.value.T + model.layers[0].nn.bias.value)
+    logits = hidden @ model.layers[1].nn.weight.value.T + model.layers[1].nn.bias.value
+    assert got == float(np.mean(np.argmax(logits, -1) == LABELS[:40]))
+
+
+def test_evaluate_accuracy_refuses_integer_labels():
+    model, _ = _model()
+    with pytest.raises(ValueError, match="evaluate_accuracy: y holds 40 integer class labels"):
+        pxi.evaluate_accuracy(model, X[:40], jnp.asarray(LABELS[:40]))
