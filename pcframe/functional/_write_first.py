@@ -26,6 +26,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.core import Tracer
 from jax.extend.core import Var
 
 from ..core._walk import ARRAYS
@@ -97,7 +98,10 @@ class WriteFirst:
         """Record the write-first positions of the signature just compiled for `key`.
 
         `trace()` returns JAX's `Traced` for the call (cached by JAX: the function is not run again).
+        Nothing is learnt for a call inside another transform (its values are tracers).
         """
+        if any(isinstance(leaf, Tracer) for leaf in jax.tree_util.tree_leaves((values, list(dynamic_args)))):
+            return
         traced = trace()
         jaxpr = traced.jaxpr.jaxpr
         read = {v for eqn in jaxpr.eqns for v in eqn.invars if isinstance(v, Var)}

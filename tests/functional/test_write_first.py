@@ -175,3 +175,23 @@ def test_other_inputs_of_another_shape_compile_their_own_program():
         overwrite(jnp.ones(3), m=m)
     assert compiled[0] == 0
     np.testing.assert_array_equal(m.p.value, jnp.full(3, 3.0))
+
+
+def test_inside_another_jit_the_inner_function_still_computes_from_its_inputs():
+    @pxf.jit()
+    def inner(x, *, m):
+        m.p.value = x * 2.0
+
+    @pxf.jit()
+    def outer(x, *, m):
+        inner(x, m=m)
+        inner(m.p.value + 1.0, m=m)
+        return m.p.value
+
+    m = Holder()
+    np.testing.assert_array_equal(outer(jnp.ones(3), m=m), jnp.full(3, 6.0))
+    m.p.value = None
+    np.testing.assert_array_equal(outer(jnp.ones(3), m=m), jnp.full(3, 6.0))
+    m.p.value = jnp.zeros(5)
+    inner(jnp.ones(3), m=m)
+    np.testing.assert_array_equal(m.p.value, jnp.full(3, 2.0))
