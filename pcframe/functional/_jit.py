@@ -116,11 +116,12 @@ class _StatefulJit:
         """Call, reusing a compiled program when only write-first parameters differ (see `WriteFirst`).
 
         After a call that traced, the write-first parameters of the new program are learnt from
-        JAX's cached trace. (Not done when donating: the values are gone after the call.)
+        JAX's cached trace; a call where they differ is traced (not compiled) to check that it gives
+        the same program. (Not done when donating: the values are gone after the call.)
         """
         key = structure.key
         dynamic = lambda: [a for i, a in enumerate(args) if i not in self.static_argnums]  # noqa: E731
-        values = self._write_first.fill(key, values, dynamic)
+        values = self._write_first.fill(key, values, dynamic, lambda v: self._compiled.trace(key, v, *args))
         traces = self._traces.get(key, 0)
         out, updates = self._run(structure, values, args)
         merge(structure, updates)
@@ -159,10 +160,10 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     mode) or a changed set of parameters triggers a new trace; new values or new
     batches of the same shapes do not. Nor do parameters the function overwrites
     before reading them (activities set by a feedforward initialisation): cleared
-    to `None`, or left at another batch size by an evaluation, they are replaced by
-    zeros that the compiled program never reads, and it runs without compiling again
-    (learnt from the first trace; not with `donate_params`). A repeated call costs little more than a
-    plain `jax.jit` call and never waits for the result. Static changes made
+    to `None`, or of another batch size, they are replaced by zeros that the
+    compiled program never reads, and it runs without compiling again, once a trace
+    has shown that the call gives that very program (not with `donate_params`).
+    A repeated call costs little more than a plain `jax.jit` call and never waits for the result. Static changes made
     *inside* the function (e.g. ``model.eval()``) are undone at the end of
     tracing, because later calls skip the Python body.
 
