@@ -228,12 +228,22 @@ class EnergyFunction:
         """The current values of the selected parameters."""
         return [self._structure.params[i].value for i in self._positions]
 
-    def _evaluate(self, z: Sequence[Any], fn: Any = None) -> tuple[Any, Any]:
+    def call(self, fn: Any, z: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """Run ``fn(model=model)`` with ``z`` in the selected parameters, leaving the model untouched.
+
+        **Returns:** ``(out, written)``: what `fn` returns, and the value of each selected
+        parameter after it (what `fn` wrote there, else its value in ``z``).
+
+        **Example:** ``per_layer = fn.call(lambda *, model: batch_energy(model, x)[1], z)[0]``
+        """
         values = list(self._values)
         for i, v in zip(self._positions, z):
             values[i] = v
-        fn = fn or (lambda *, model: batch_energy(model, self.x))
-        return self._structure.call(fn, values)[0]
+        out, updates = self._structure.call(fn, values)
+        return out, [updates.get(i, v) for i, v in zip(self._positions, z)]
+
+    def _evaluate(self, z: Sequence[Any], fn: Any = None) -> tuple[Any, Any]:
+        return self.call(fn or (lambda *, model: batch_energy(model, self.x)), z)[0]
 
     def __call__(self, z: Sequence[Any]) -> Any:
         return self._evaluate(z)[0]

@@ -74,21 +74,14 @@ class ErrorEnergy(ActivityEnergy):
         with step(model, clear_params=VodeParam.Cache):
             return errors(self.energy_fn.x, model=model)
 
-    def _values(self, z: list[Any]) -> list[Any]:
-        values = list(self.energy_fn._values)
-        for i, v in zip(self.energy_fn._positions, z):
-            values[i] = v
-        return values
-
     def states(self, errors: list[Any]) -> list[Any]:
         """The activities $z(\\epsilon)$: one forward pass with $z_\\ell = u_\\ell + \\epsilon_\\ell$."""
-        _, updates = self.energy_fn._structure.call(_under_errors(_forward, self.energy_fn.x), self._values(errors))
-        return [updates.get(i, e) for i, e in zip(self.energy_fn._positions, errors)]
+        return self.energy_fn.call(_under_errors(_forward, self.energy_fn.x), errors)[1]
 
     def with_layers(self, errors: list[Any]) -> tuple[Any, Any]:
         """``(E, per_layer)`` at the errors: $\\tilde F(\\epsilon)$ under the strategy's convention."""
         fn = _batch_energy if self.batch_mean else _sample_energies
-        out, _ = self.energy_fn._structure.call(_under_errors(fn, self.energy_fn.x), self._values(errors))
+        out, _ = self.energy_fn.call(_under_errors(fn, self.energy_fn.x), errors)
         if self.batch_mean:
             total, (per_layer, _) = out
             return total, per_layer
