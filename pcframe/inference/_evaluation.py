@@ -13,7 +13,7 @@ from ..pc._vode import Vode
 from ._energy import forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
-from ._strategy import AbstractInference, split_hyperparameters
+from ._strategy import AbstractInference, cached_split
 from ._training import checked_batches, reset_activities
 
 
@@ -108,6 +108,6 @@ def infer_input(
             "infer_input needs a model with a free input layer (e.g. PCMLP(..., free_input=True)) or the free "
             f"input node as input_node=...; {type(model).__name__} has none."
         )
-    hyper, structure = split_hyperparameters(inference)
+    hyper, structure = cached_split(inference)
     reset_activities(model)
     return _infer_input(structure, hyper, y, float(sigma), model=model, node=node, rkg=rkg)

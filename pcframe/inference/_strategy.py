@@ -55,6 +55,26 @@ def split_hyperparameters(strategy: Any) -> tuple[Any, Any]:
     return eqx.partition(strategy, _is_hyperparameter)
 
 
+_SPLITS: dict[int, tuple] = {}
+_MAX_SPLITS = 64
+
+
+def cached_split(strategy: Any) -> tuple[Any, Any]:
+    """`split_hyperparameters`, made once per strategy object (strategies are immutable equinox modules).
+
+    The hyperparameters come back as device arrays, so a repeated call transfers nothing.
+    The cache holds the strategy itself, so an id is never taken for another object's.
+    """
+    found = _SPLITS.get(id(strategy))
+    if found is None or found[0] is not strategy:
+        hyper, structure = split_hyperparameters(strategy)
+        hyper = jax.tree_util.tree_map(jnp.asarray, hyper)
+        if len(_SPLITS) >= _MAX_SPLITS:
+            _SPLITS.clear()
+        found = _SPLITS[id(strategy)] = (strategy, hyper, structure)
+    return found[1], found[2]
+
+
 def sample_rms(tree: Any) -> Any:
     """The root mean square of each sample's part of `tree` (leaves batched on axis 0).
 
@@ -239,7 +259,7 @@ class AbstractInference(eqx.Module):
         """
         if _is_traced(model, x):
             return self.infer(model, x)
-        hyper, structure = split_hyperparameters(self)
+        hyper, structure = cached_split(self)
         return _run_compiled(structure, hyper, x, model=model)
 
 
