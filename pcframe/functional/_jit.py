@@ -163,9 +163,10 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     to `None`, or of another batch size, they are replaced by zeros that the
     compiled program never reads, and it runs without compiling again, once a trace
     has shown that the call gives that very program (not with `donate_params`).
-    A repeated call costs little more than a plain `jax.jit` call and never waits for the result. Static changes made
-    *inside* the function (e.g. ``model.eval()``) are undone at the end of
-    tracing, because later calls skip the Python body.
+    A repeated call costs little more than a plain `jax.jit` call and never waits
+    for the result. Static changes made *inside* the function (e.g.
+    ``model.eval()``) are undone at the end of tracing, because later calls skip
+    the Python body.
 
     **Arguments:**
 

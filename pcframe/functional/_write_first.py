@@ -138,11 +138,15 @@ class WriteFirst:
         """Record the write-first positions of the signature just compiled for `key`.
 
         `trace()` returns JAX's `Traced` for the call (cached by JAX: the function is not run again).
-        Nothing is learnt for a call inside another transform (its values are tracers).
+        Nothing is learnt for a call inside another transform (its values are tracers), nor when
+        JAX cannot give the trace.
         """
         if any(isinstance(leaf, Tracer) for leaf in jax.tree_util.tree_leaves((values, list(dynamic_args)))):
             return
-        traced = trace()
+        try:
+            traced = trace()
+        except Exception:  # learning is an optimisation: the call itself has succeeded and been written
+            return
         jaxpr = traced.jaxpr.jaxpr
         read = {v for eqn in jaxpr.eqns for v in eqn.invars if isinstance(v, Var)}
         read.update(v for v in jaxpr.outvars if isinstance(v, Var))
