@@ -13,6 +13,12 @@ compiles after warm-up or memory grows by more than `--max-growth` percent.
 With `--distinct` every step gets a batch never seen before (made on the host each
 step), so nothing may keep old batches alive; kind `keyword` passes the batch to the
 jitted step by keyword (``step(T, x=x, y=y, model=...)``), where it is traced data.
+With `--evaluate-every N` the feedforward accuracy on a test batch of another size (200)
+is computed every N steps, as the tutorials do it: `evaluate_accuracy` for the packaged
+step; for the others, activities cleared, a `pxf.jit` forward under `STATUS.INIT`,
+activities cleared again.
+
+    python benchmarks/soak.py --steps 3000 --evaluate-every 10 --kinds packaged tutorial
 """
 
 from __future__ import annotations
@@ -95,6 +101,20 @@ def _tutorial_step(steps, x, y, *, model, optim_w, optim_h):
 tutorial_step = pxf.jit(_tutorial_step, static_argnums=0)
 
 
+@pxf.jit()
+def _predict(x, *, model):
+    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
+        return _forward(x, None, model=model)
+
+
+def tutorial_accuracy(model, x, y):
+    """The tutorials' evaluation: clear the activities (another batch size), predict, clear again."""
+    model.clear_params(pxc.VodeParam)
+    predictions = _predict(x, model=model)
+    model.clear_params(pxc.VodeParam)
+    return jnp.mean(jnp.argmax(predictions, -1) == jnp.argmax(y, -1))
+
+
 @pxf.jit(static_argnums=0)
 def keyword_step(steps, *, x, y, model, optim_w, optim_h):
     """The same step with the batch passed by keyword."""
@@ -102,24 +122,28 @@ def keyword_step(steps, *, x, y, model, optim_w, optim_h):
 
 
 def make_runner(kind: str):
-    """A function ``run(x, y)`` doing one training step of the chosen kind; returns the energy."""
+    """``(run(x, y), evaluate(x, y))``: one training step of the chosen kind (returns the energy), and its evaluation."""
     model = PCMLP(SIZES)
     optim_w = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
     if kind == "packaged":
         inference = pxi.DiscreteInference(step_size=0.1, steps=T)
-        return lambda x, y: pxi.train_supervised(model, optim_w, x, y, inference=inference)["energy"]
+        run = lambda x, y: pxi.train_supervised(model, optim_w, x, y, inference=inference)["energy"]  # noqa: E731
+        return run, lambda x, y: pxi.evaluate_accuracy(model, x, y)
     optim_h = pxu.Optim(optax.sgd(0.1))
     x0, y0 = jnp.zeros((BATCH, SIZES[0])), jnp.zeros((BATCH, SIZES[-1]))
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         _forward(x0, y0, model=model)
     optim_h.init(pxu.Mask(pxc.VodeParam)(model))
+    evaluate = lambda x, y: tutorial_accuracy(model, x, y)  # noqa: E731
     if kind == "keyword":
-        return lambda x, y: keyword_step(T, x=x, y=y, model=model, optim_w=optim_w, optim_h=optim_h)
-    return lambda x, y: tutorial_step(T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
+        return lambda x, y: keyword_step(T, x=x, y=y, model=model, optim_w=optim_w, optim_h=optim_h), evaluate
+    return lambda x, y: tutorial_step(T, x, y, model=model, optim_w=optim_w, optim_h=optim_h), evaluate
 
 
-def soak(kind: str, steps: int, warmup: int, counter: Counter, distinct: bool, n_batches: int = 16) -> dict:
-    """Train for `steps` steps; returns compilations and memory after warm-up and at the end."""
+def soak(
+    kind: str, steps: int, warmup: int, counter: Counter, distinct: bool, evaluate_every: int = 0, n_batches: int = 16
+) -> dict:
+    """Train for `steps` steps (evaluating every `evaluate_every`); returns compilations and memory after warm-up and at the end."""
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((n_batches, BATCH, SIZES[0])).astype(np.float32)
     ys = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], (n_batches, BATCH))]
@@ -130,13 +154,22 @@ def soak(kind: str, steps: int, warmup: int, counter: Counter, distinct: bool, n
             return jnp.asarray(xs[i % n_batches] + 0.01 * noise), jnp.asarray(ys[i % n_batches])
         return jnp.asarray(xs[i % n_batches]), jnp.asarray(ys[i % n_batches])
 
-    run = make_runner(kind)
+    x_test = jnp.asarray(rng.standard_normal((200, SIZES[0])).astype(np.float32))
+    y_test = jnp.asarray(np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], 200)])
+    run, evaluate = make_runner(kind)
+
+    def step(i: int) -> jax.Array:
+        energy = run(*batch(i))
+        if evaluate_every and i % evaluate_every == evaluate_every - 1:
+            evaluate(x_test, y_test)
+        return energy
+
     for i in range(warmup):
-        run(*batch(i)).block_until_ready()
+        step(i).block_until_ready()
     compiled, warm = counter.compilations, memory_kib()
     energy = None
     for i in range(warmup, steps):
-        energy = run(*batch(i))
+        energy = step(i)
         if i % 100 == 0:
             energy.block_until_ready()  # keep the dispatch queue bounded
     energy = float(energy.block_until_ready()) if energy is not None else float("nan")
@@ -158,15 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5000, help="training steps per kind (default 5000)")
     parser.add_argument("--warmup", type=int, default=50, help="steps before measuring (default 50)")
     parser.add_argument("--max-growth", type=float, default=3.0, help="allowed RSS growth in percent (default 3)")
-    parser.add_argument("--kinds", nargs="+", default=["packaged", "tutorial"], choices=["packaged", "tutorial", "keyword"])
+    parser.add_argument(
+        "--kinds", nargs="+", default=["packaged", "tutorial"], choices=["packaged", "tutorial", "keyword"]
+    )
     parser.add_argument("--distinct", action="store_true", help="a batch never seen before at every step")
+    parser.add_argument("--evaluate-every", type=int, default=0, help="evaluate every N steps (default: never)")
     args = parser.parse_args(argv)
     counter = Counter()
     failed = False
     for kind in args.kinds:
-        r = soak(kind, args.steps, args.warmup, counter, args.distinct)
+        r = soak(kind, args.steps, args.warmup, counter, args.distinct, args.evaluate_every)
         print(
-            f"{kind:9s} distinct={args.distinct} steps={r['steps']} recompiles_after_warmup={r['recompiles']} "
+            f"{kind:9s} distinct={args.distinct} evaluate_every={args.evaluate_every} steps={r['steps']} recompiles_after_warmup={r['recompiles']} "
             f"rss_warm={r['rss_warm_kib'] / 1024:.1f}MiB rss_end={r['rss_end_kib'] / 1024:.1f}MiB "
             f"peak_warm={r['peak_warm_kib'] / 1024:.1f}MiB peak_end={r['peak_end_kib'] / 1024:.1f}MiB "
             f"growth={r['growth_pct']:+.2f}% final_energy={r['energy']:.4f}",
