@@ -33,7 +33,7 @@ from ._guard import all_finite, gradient_values, guarded_update
 from ._init import init_random
 from ._metrics import Metrics, accuracy, l2_norms, param_values
 from ._nudging import Nudging, scaled_output_energy
-from ._strategy import AbstractInference, split_hyperparameters
+from ._strategy import AbstractInference, cached_split
 
 
 def check_batches(where: str, **batches: Any) -> None:
@@ -142,17 +142,17 @@ def compiled_arguments(inference: AbstractInference, **config: Any) -> tuple[Ste
     Strategies are immutable, so the split is cached per strategy object, and equal
     configurations share one `StepConfig` object, also for a new strategy object built every
     step: the compiled step's cache lookup is then an identity check, which runs no Python
-    code (a Ctrl-C cannot land inside JAX's comparison). The hyperparameters are put on the
-    device once, as a flat list of arrays.
+    code (a Ctrl-C cannot land inside JAX's comparison). The hyperparameters come from
+    `cached_split` (on the device once), as a flat list of arrays.
     """
     key = (id(inference), *config.items())
     found = _CONFIGS.get(key)
     if found is None or found[0] is not inference:
-        hyper, structure = split_hyperparameters(inference)
+        hyper, structure = cached_split(inference)
         leaves, treedef = jax.tree_util.tree_flatten(hyper)
         step_config = StepConfig(structure, **config, hyper_treedef=treedef)
         step_config = _STEP_CONFIGS.setdefault(step_config, step_config)
-        found = _remember(_CONFIGS, key, (inference, step_config, [jnp.asarray(leaf) for leaf in leaves]))
+        found = _remember(_CONFIGS, key, (inference, step_config, leaves))
     return found[1], found[2]
 
 
