@@ -79,13 +79,19 @@ class Walk:
         self.slot_values: list[Any] = []
         self.watched: list[tuple] = []
 
-    def module(self, module: Module, path: str) -> None:
-        found = self.module_index.get(id(module))
+    def _first_visit(self, obj: Any, index: dict[int, int], seen: list[Any], kind: str) -> bool:
+        """Register `obj` in `seen`; a second visit records ``("shared <kind>", position)`` instead and is False."""
+        found = index.get(id(obj))
         if found is not None:
-            self.signature.append(("shared module", found))
+            self.signature.append((f"shared {kind}", found))
+            return False
+        index[id(obj)] = len(seen)
+        seen.append(obj)
+        return True
+
+    def module(self, module: Module, path: str) -> None:
+        if not self._first_visit(module, self.module_index, self.modules, "module"):
             return
-        self.module_index[id(module)] = len(self.modules)
-        self.modules.append(module)
         self.signature.append(("module", type(module)))
         attributes = module.__dict__
         for name, value in attributes.items():
@@ -127,12 +133,8 @@ class Walk:
                 ("static param", type(param), self.static(param._value, param.__dict__, VALUE), metadata(param))
             )
             return
-        found = self.param_index.get(id(param))
-        if found is not None:
-            self.signature.append(("shared param", found))
+        if not self._first_visit(param, self.param_index, self.params, "param"):
             return
-        self.param_index[id(param)] = len(self.params)
-        self.params.append(param)
         self.paths.append(path)
         self.signature.append(("param", type(param), metadata(param)))
 
