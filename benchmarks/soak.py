@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,9 @@ import pcframe.nn as pxnn
 import pcframe.pc as pxc
 import pcframe.utils as pxu
 from pcframe.models import PCMLP
+
+sys.path.insert(0, str(Path(__file__).parent))
+from variants import tutorial_predict  # noqa: E402
 
 SIZES, BATCH, T = [784, 128, 128, 10], 64, 20
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -101,18 +105,9 @@ def _tutorial_step(steps, x, y, *, model, optim_w, optim_h):
 tutorial_step = pxf.jit(_tutorial_step, static_argnums=0)
 
 
-@pxf.jit()
-def _predict(x, *, model):
-    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
-        return _forward(x, None, model=model)
-
-
 def tutorial_accuracy(model, x, y):
-    """The tutorials' evaluation: clear the activities (another batch size), predict, clear again."""
-    model.clear_params(pxc.VodeParam)
-    predictions = _predict(x, model=model)
-    model.clear_params(pxc.VodeParam)
-    return jnp.mean(jnp.argmax(predictions, -1) == jnp.argmax(y, -1))
+    """Accuracy of the tutorials' evaluation (`variants.tutorial_predict`: activities cleared around it)."""
+    return jnp.mean(jnp.argmax(tutorial_predict(model, x), -1) == jnp.argmax(y, -1))
 
 
 @pxf.jit(static_argnums=0)

@@ -59,7 +59,9 @@ def make_variant(name: str):
     }[name](w, weights)
     if name == "pcframe (pxf.scan)":
         model = variant.step.__closure__  # the tutorial-style model, evaluated as in tutorial 00
-        return variant.step, _tutorial_accuracy(next(c.cell_contents for c in model if isinstance(c.cell_contents, dict)))
+        return variant.step, _tutorial_accuracy(
+            next(c.cell_contents for c in model if isinstance(c.cell_contents, dict))
+        )
     if name == "pcframe train_supervised":
         import pcframe.inference as pxi
 
@@ -82,25 +84,9 @@ def _accuracy(predictions, y) -> float:
 
 
 def _tutorial_accuracy(kwargs):
-    from variants import pc_forward
+    from variants import tutorial_predict
 
-    import pcframe.functional as pxf
-    import pcframe.pc as pxc
-    import pcframe.utils as pxu
-
-    @pxf.jit()
-    def predict(x, *, model):
-        with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
-            return pc_forward(x, None, model=model)
-
-    def accuracy(x, y):
-        model = kwargs["model"]
-        model.clear_params(pxc.VodeParam)  # the test batch has another size than the training batches
-        out = _accuracy(predict(x, model=model), y)
-        model.clear_params(pxc.VodeParam)
-        return out
-
-    return accuracy
+    return lambda x, y: _accuracy(tutorial_predict(kwargs["model"], x), y)
 
 
 def _backprop(w, weights):
@@ -153,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in VARIANTS:
         command = [sys.executable, __file__, "--variant", name, "--target", str(args.target)]
         command += ["--max-epochs", str(args.max_epochs)]
-        rows.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
+        rows.append(
+            json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+        )
     reference = rows[0]["seconds"]
     print(f"| variant | time to {args.target:.0%} (s, compile included) | ratio to reference | steps | accuracy |")
     print("|---|---:|---:|---:|---:|")

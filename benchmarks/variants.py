@@ -53,6 +53,20 @@ def pc_forward(x, y, *, model):
     return model(x, y)
 
 
+@pxf.jit()
+def _predict(x, *, model):
+    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
+        return pc_forward(x, None, model=model)
+
+
+def tutorial_predict(model, x):
+    """The tutorials' evaluation: clear the activities (the test batch has another size), predict, clear again."""
+    model.clear_params(pxc.VodeParam)
+    predictions = _predict(x, model=model)
+    model.clear_params(pxc.VodeParam)
+    return predictions
+
+
 @pxf.vmap(BATCHED, in_axes=(0,), out_axes=(None, 0), axis_name="batch")
 def pc_energy(x, *, model):
     """Batch-mean energy and the output prediction."""
@@ -142,7 +156,9 @@ def build_packaged(w: Workload, weights: Weights, ode: bool = False, name: str |
         return pxi.train_supervised(model, optim_w, x, y, inference=inference)
 
     def lower(x, y):
-        config, hyper = pxi._training.compiled_arguments(inference, metrics=pxi.Metrics(), nudging=None, check_finite=False)
+        config, hyper = pxi._training.compiled_arguments(
+            inference, metrics=pxi.Metrics(), nudging=None, check_finite=False
+        )
         pxi._training.reset_activities(model)
         return pxi._training._pc_step.lower(config, hyper, x, y, model=model, optim_w=optim_w, rkg=px.RKG)
 
