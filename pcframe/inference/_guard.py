@@ -40,9 +40,10 @@ def guarded_update(updates: list[tuple[Optim, Any, Any]], finite: Any) -> Any:
     `jnp.where` per array; finiteness is one sum per array (see `all_finite`).
 
     Measured on XLA's CPU backend with the same guard written into a hand-written pure-JAX
-    step (``benchmarks/guard_cost.py``): it costs 1.30-1.38x on W0 (2-32-32-2) and
-    1.04-1.08x on W1 (784-128-128-10). The selects themselves cost nothing measurable; the
-    reductions behind the predicate, on which every update then depends, do. A `lax.cond`
+    step (``benchmarks/guard_cost.py``): it costs 1.2-1.46x on W0 (2-32-32-2) across runs and
+    1.04-1.08x on W1 (784-128-128-10). The selects themselves cost nothing measurable; a
+    predicate computed by reductions, on which every update then depends, does, through how
+    XLA's CPU runtime schedules the step (see ``benchmarks/README.md``). A `lax.cond`
     around the update measured slower (XLA copies the branch outputs), and a check of the
     updates only (optax's `apply_if_finite`) would miss a float16 weight that overflows.
 
