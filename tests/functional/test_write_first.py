@@ -5,7 +5,6 @@ evaluation in between (which clears the activities: the test set has another bat
 must not make the next step compile again, and must not change what it computes.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -16,41 +15,18 @@ import pcframe.functional as pxf
 import pcframe.nn as pxnn
 import pcframe.pc as pxc
 import pcframe.utils as pxu
-from tests.conftest import BATCHED, MLP, hand_energy, weights
+from tests.conftest import MLP, weights
 from tests.inference.compiles import count_compilations
+from tests.pc.test_training_step import forward, make_train_step, reference_step
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6)).astype(np.float32)
 Y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 64)]
-H_LR, W_LR, T = 0.1, 0.05, 3
+H_LR, T = 0.1, 3
+TX_W = optax.sgd(0.05)
 
 
-@pxf.vmap(BATCHED, in_axes=(0, 0), out_axes=0, axis_name="batch")
-def forward(x, y, *, model):
-    return model(x, y)
-
-
-@pxf.vmap(BATCHED, in_axes=(0,), out_axes=(None, 0), axis_name="batch")
-def energy(x, *, model):
-    y_ = model(x, None)
-    return jax.lax.pmean(model.energy().sum(), "batch"), y_
-
-
-@pxf.jit(static_argnums=0)
-def train(T, x, y, *, model, optim_w, optim_h):
-    """The pcax tutorial's step: feedforward init, T activity steps, one weight step."""
-    with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
-        forward(x, y, model=model)
-    optim_h.init(pxu.Mask(pxc.VodeParam)(model))
-    for _ in range(T):
-        with pxu.step(model, clear_params=pxc.VodeParam.Cache):
-            _, g = pxf.value_and_grad(pxu.Mask(pxu.m(pxc.VodeParam).has_not(frozen=True), [False, True]), has_aux=True)(
-                energy
-            )(x, model=model)
-        optim_h.step(model, g["model"])
-    with pxu.step(model, clear_params=pxc.VodeParam.Cache):
-        _, g = pxf.value_and_grad(pxu.Mask(pxnn.LayerParam, [False, True]), has_aux=True)(energy)(x, model=model)
-    optim_w.step(model, g["model"])
+train = make_train_step(use_scan=False)  # the pcax tutorial's step: feedforward init, T activity steps, a weight step
 
 
 @pxf.jit()
@@ -60,25 +36,12 @@ def predict(x, *, model):
 
 
 def _setup():
-    model = MLP([6, 8, 8, 3])
+    model = MLP([6, 8, 8, 3], out_energy=pxc.ce_energy)
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         forward(X, Y, model=model)
-    optim_h = pxu.Optim(optax.sgd(H_LR * X.shape[0]), pxu.Mask(pxc.VodeParam)(model))
-    optim_w = pxu.Optim(optax.sgd(W_LR), pxu.Mask(pxnn.LayerParam)(model))
+    optim_h = pxu.Optim(optax.sgd(H_LR), pxu.Mask(pxc.VodeParam)(model))
+    optim_w = pxu.Optim(TX_W, pxu.Mask(pxnn.LayerParam)(model))
     return model, optim_w, optim_h
-
-
-def _hand_step(ws, x, y):
-    """The same step written by hand: feedforward activities, T gradient steps on them, one weight step."""
-    hs, z = [], x
-    for w, b in ws[:-1]:
-        z = jnp.tanh(z @ w.T + b)
-        hs.append(z)
-    for _ in range(T):
-        g = jax.grad(lambda hs: hand_energy(ws, hs, x, y))(hs)
-        hs = [h - H_LR * x.shape[0] * gh for h, gh in zip(hs, g)]
-    g = jax.grad(lambda ws: hand_energy(ws, hs, x, y))(ws)
-    return [(w - W_LR * gw, b - W_LR * gb) for (w, b), (gw, gb) in zip(ws, g)]
 
 
 def _evaluate(model, x):
@@ -90,7 +53,7 @@ def _evaluate(model, x):
 
 def test_evaluation_between_steps_compiles_nothing_and_the_steps_match_the_hand_written_ones():
     model, optim_w, optim_h = _setup()
-    expected = [tuple(map(np.asarray, layer)) for layer in weights(model)]
+    expected = weights(model)
     train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
     _evaluate(model, X[:10])  # activities cleared: None
     with count_compilations() as compiled:
@@ -99,8 +62,9 @@ def test_evaluation_between_steps_compiles_nothing_and_the_steps_match_the_hand_
             train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
             _evaluate(model, X[:10])
     assert compiled[0] == 0
+    state = TX_W.init(expected)
     for _ in range(7):
-        expected = _hand_step(expected, jnp.asarray(X), jnp.asarray(Y))
+        expected, state = reference_step(expected, jnp.asarray(X), jnp.asarray(Y), T, H_LR, TX_W, state, jnp.tanh)
     for (w, b), (w_ref, b_ref) in zip(weights(model), expected):
         np.testing.assert_allclose(w, w_ref, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(b, b_ref, rtol=1e-4, atol=1e-6)
