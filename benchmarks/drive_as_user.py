@@ -1,15 +1,19 @@
-"""Drive the packaged step as a user would: batch 64, outside jit, twice in a row, evaluation in between, Ctrl-C.
+"""Drive the training steps as a user would: batch 64, outside jit, twice in a row, evaluation in between, Ctrl-C.
 
-For each default strategy it prints the solver steps taken, the energy after inference against the
-feedforward loss, how far every layer's weights moved, how many compilations ten more steps with
-evaluations in between caused, and whether Ctrl-C at 40 random moments ever left a model with some
-weights (or the optimiser's step count) updated and others not.
+For each default strategy of the packaged step, and for the tutorial-style `pxf.jit` step (whose
+evaluation clears the activities), it prints the energy after inference against the feedforward
+loss, how far every layer's weights moved, how many compilations ten more steps with evaluations in
+between caused, and whether Ctrl-C at 40 random moments ever left a model with some weights (or the
+optimiser's step count) updated and others not. For the packaged step also the solver steps taken
+and an eager `run`.
 
     python benchmarks/drive_as_user.py
 """
 
 import random
 import signal
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +23,12 @@ from sklearn.datasets import load_digits
 
 import pcframe.inference as pxi
 import pcframe.nn as pxnn
+import pcframe.pc as pxc
 import pcframe.utils as pxu
 from pcframe.models import PCMLP
+
+sys.path.insert(0, str(Path(__file__).parent))
+from soak import tutorial_accuracy, tutorial_step  # noqa: E402
 
 compiles = [0]
 
@@ -32,6 +40,39 @@ def _count(event: str, duration: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_count)
 digits, labels = load_digits(return_X_y=True)
 X, Y = jnp.asarray(digits / 16.0, jnp.float32), jax.nn.one_hot(labels, 10)
+
+
+def interrupt_at_random(train_once, optim) -> tuple[int, int]:
+    """Ctrl-C (a real SIGINT from a timer) at 40 random moments of a training loop.
+
+    **Returns:** ``(interrupted, half_written)``: how many interrupts landed in a step, and after how
+    many of them some weight arrays (or the optimiser's step count) had moved and others not.
+    """
+
+    def state():
+        return [np.asarray(p.value) for p in optim.params], int(optim.state.value[0].count)
+
+    interrupted = mixed = 0
+    rng = random.Random(0)
+    signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+    for _ in range(40):
+        signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.00005, 0.004))
+        try:
+            for _ in range(3):
+                weights, count = state()
+                jax.block_until_ready(train_once())
+        except KeyboardInterrupt:
+            interrupted += 1
+            now, count_now = state()
+            changed = {not np.array_equal(a, b) for a, b in zip(now, weights)}
+            # every weight array and the optimiser's step count moved together, or nothing moved
+            if len(changed) > 1 or (True in changed) != (count_now == count + 1):
+                mixed += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return interrupted, mixed
+
+
 for name, inference in [
     ("ODEInference()", pxi.ODEInference()),
     ("DiscreteInference(step_size=0.1, steps=20)", pxi.DiscreteInference(step_size=0.1, steps=20)),
@@ -66,28 +107,10 @@ for name, inference in [
     print(f"  eager inference.run on 2 more batches: compilations {compiles[0] - before}; steps {int(stats['steps'])}")
 
     # Ctrl-C at random moments of a training loop: the model holds a whole step or none of it
-    def state(optim=optim):
-        return [np.asarray(p.value) for p in optim.params], int(optim.state.value[0].count)
-
-    interrupted = mixed = 0
     before = compiles[0]
-    rng = random.Random(0)
-    signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
-    for _ in range(40):
-        signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.00005, 0.004))
-        try:
-            for _ in range(3):
-                weights, count = state()
-                jax.block_until_ready(pxi.train_supervised(model, optim, X[:64], Y[:64], inference=inference))
-        except KeyboardInterrupt:
-            interrupted += 1
-            now, count_now = state()
-            changed = {not np.array_equal(a, b) for a, b in zip(now, weights)}
-            # every weight array and the optimiser's step count moved together, or nothing moved
-            if len(changed) > 1 or (True in changed) != (count_now == count + 1):
-                mixed += 1
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+    interrupted, mixed = interrupt_at_random(
+        lambda m=model, o=optim, i=inference: pxi.train_supervised(m, o, X[:64], Y[:64], inference=i), optim
+    )
     print(
         f"  Ctrl-C at 40 random moments: {interrupted} interrupted a step; half-written models: {mixed}; "
         f"compilations meanwhile: {compiles[0] - before}"
@@ -96,3 +119,55 @@ for name, inference in [
     print(
         f"  training continues after the interrupts; accuracy {float(pxi.evaluate_accuracy(model, X[1000:], Y[1000:])):.3f}"
     )
+
+# The tutorial-style step (two-moons tutorial's `train_on_batch`, a `pxf.jit` function): feedforward init,
+# T = 20 activity steps, one Adam step; the evaluation clears the activities around a compiled forward.
+model = PCMLP([64, 128, 128, 10])
+optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
+optim_h = pxu.Optim(optax.sgd(0.1))
+pxi.init_forward(model, X[:64], Y[:64])
+optim_h.init(pxu.Mask(pxc.VodeParam)(model))
+first = [np.asarray(l.nn.weight.value) for l in model.layers]
+
+
+def tutorial(i: int):
+    return tutorial_step(
+        20, X[64 * i : 64 * i + 64], Y[64 * i : 64 * i + 64], model=model, optim_w=optim, optim_h=optim_h
+    )
+
+
+def feedforward_energy(i: int) -> float:
+    """The batch energy right after the feedforward initialisation, before the step on batch `i`."""
+    pxi.init_forward(model, X[64 * i : 64 * i + 64], Y[64 * i : 64 * i + 64])
+    return float(pxi.batch_energy(model, X[64 * i : 64 * i + 64])[0])
+
+
+loss = feedforward_energy(0)
+energy1 = float(tutorial(0))
+acc = float(tutorial_accuracy(model, X[1000:], Y[1000:]))
+before = compiles[0]
+loss = feedforward_energy(1)
+energy2 = float(tutorial(1))
+acc = float(tutorial_accuracy(model, X[1000:], Y[1000:]))
+for i in range(2, 12):
+    tutorial(i)
+    tutorial_accuracy(model, X[1000:], Y[1000:])
+moved = [float(np.abs(np.asarray(l.nn.weight.value) - f).max()) for l, f in zip(model.layers, first)]
+print(
+    f"tutorial-style pxf.jit step (T=20): energy after inference {energy2:.4f} < feedforward energy {loss:.4f}: "
+    f"{energy2 < loss}"
+)
+print(
+    f"  largest weight change per layer after 12 steps: {[f'{m:.2e}' for m in moved]}; compilations in steps "
+    f"2-12 with evaluations (activities cleared) between: {compiles[0] - before}; accuracy "
+    f"{float(tutorial_accuracy(model, X[1000:], Y[1000:])):.3f}"
+)
+before = compiles[0]
+model.clear_params(pxc.VodeParam)
+interrupted, mixed = interrupt_at_random(lambda: tutorial(0), optim)
+print(
+    f"  Ctrl-C at 40 random moments (activities cleared first): {interrupted} interrupted a step; "
+    f"half-written models: {mixed}; compilations meanwhile: {compiles[0] - before}"
+)
+tutorial(1)
+print(f"  training continues after the interrupts; accuracy {float(tutorial_accuracy(model, X[1000:], Y[1000:])):.3f}")
