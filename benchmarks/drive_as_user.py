@@ -121,7 +121,7 @@ for name, inference in [
     )
 
 # The tutorial-style step (two-moons tutorial's `train_on_batch`, a `pxf.jit` function): feedforward init,
-# T = 20 activity steps, one Adam step; the evaluation clears the activities around a compiled forward.
+# T = 20 activity steps, one Adam step, declared overwrites=VodeParam; the evaluation is a compiled forward pass.
 model = PCMLP([64, 128, 128, 10])
 optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
 optim_h = pxu.Optim(optax.sgd(0.1))
@@ -159,7 +159,7 @@ print(
 )
 print(
     f"  largest weight change per layer after 12 steps: {[f'{m:.2e}' for m in moved]}; compilations in steps "
-    f"2-12 with evaluations (activities cleared) between: {compiles[0] - before}; accuracy "
+    f"2-12 with evaluations (another batch size) between: {compiles[0] - before}; accuracy "
     f"{float(tutorial_accuracy(model, X[1000:], Y[1000:])):.3f}"
 )
 before = compiles[0]

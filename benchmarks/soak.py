@@ -102,15 +102,15 @@ def _tutorial_step(steps, x, y, *, model, optim_w, optim_h):
     return e
 
 
-tutorial_step = pxf.jit(_tutorial_step, static_argnums=0)
+tutorial_step = pxf.jit(_tutorial_step, static_argnums=0, overwrites=pxc.VodeParam)
 
 
 def tutorial_accuracy(model, x, y):
-    """Accuracy of the tutorials' evaluation (`variants.tutorial_predict`: activities cleared around it)."""
+    """Accuracy of the tutorials' evaluation (`variants.tutorial_predict`: a feedforward pass on the test batch)."""
     return jnp.mean(jnp.argmax(tutorial_predict(model, x), -1) == jnp.argmax(y, -1))
 
 
-@pxf.jit(static_argnums=0)
+@pxf.jit(static_argnums=0, overwrites=pxc.VodeParam)
 def keyword_step(steps, *, x, y, model, optim_w, optim_h):
     """The same step with the batch passed by keyword."""
     return _tutorial_step(steps, x, y, model=model, optim_w=optim_w, optim_h=optim_h)

@@ -53,18 +53,15 @@ def pc_forward(x, y, *, model):
     return model(x, y)
 
 
-@pxf.jit()
+@pxf.jit(overwrites=pxc.VodeParam)
 def _predict(x, *, model):
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
         return pc_forward(x, None, model=model)
 
 
 def tutorial_predict(model, x):
-    """The tutorials' evaluation: clear the activities (the test batch has another size), predict, clear again."""
-    model.clear_params(pxc.VodeParam)
-    predictions = _predict(x, model=model)
-    model.clear_params(pxc.VodeParam)
-    return predictions
+    """The tutorials' evaluation: a feedforward pass on a test batch of another size (its activities enter as None)."""
+    return _predict(x, model=model)
 
 
 @pxf.vmap(BATCHED, in_axes=(0,), out_axes=(None, 0), axis_name="batch")
@@ -77,7 +74,7 @@ def pc_energy(x, *, model):
 def make_pcframe_train(scale_h_grads: bool, use_scan: bool):
     """pcframe's training step as in the tutorial; inference as a `pxf.scan` or a Python ``for`` loop."""
 
-    @pxf.jit(static_argnums=0)
+    @pxf.jit(static_argnums=0, overwrites=pxc.VodeParam)
     def train_on_batch(T, x, y, *, model, optim_w, optim_h):
         model.train()
         with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):

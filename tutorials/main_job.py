@@ -89,7 +89,7 @@ def energy(x, *, model: Model):
     return jax.lax.pmean(model.energy().sum(), "batch"), logits
 
 
-@pxf.jit(static_argnums=0)
+@pxf.jit(static_argnums=0, overwrites=pxc.VodeParam)  # the feed-forward pass sets every activity first
 def train_on_batch(T: int, x: jax.Array, y: jax.Array, *, model: Model, optim_w: pxu.Optim, optim_h: pxu.Optim):
     """One PC training step: feed-forward init, `T` inference steps (a `pxf.scan`), one weight update.
 
@@ -116,7 +116,7 @@ def train_on_batch(T: int, x: jax.Array, y: jax.Array, *, model: Model, optim_w:
     return e
 
 
-@pxf.jit()
+@pxf.jit(overwrites=pxc.VodeParam)
 def predict_on_batch(x: jax.Array, *, model: Model):
     """Class predictions of a batch from a single feed-forward pass."""
     model.eval()

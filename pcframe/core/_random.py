@@ -6,6 +6,7 @@ import jax
 
 from ._module import Module
 from ._param import Param
+from ._tracing import serialised
 
 
 class RandomKeyParam(Param):
@@ -39,10 +40,12 @@ class RandomKeyGenerator(Module):
     def __init__(self, seed: int = 0) -> None:
         self.key = RandomKeyParam(jax.random.PRNGKey(seed))
 
+    @serialised
     def seed(self, seed: int) -> None:
         """Reset the generator to the stream of `seed`."""
         self.key.value = jax.random.PRNGKey(seed)
 
+    @serialised
     def __call__(self, n: int | None = None) -> jax.Array:
         """Return one new key, or an array of `n` keys, and advance the generator.
 

@@ -38,7 +38,7 @@ class m:
         if not filters:
             raise TypeError("m(...) needs at least one type or predicate, e.g. m(LayerParam).")
         self._predicates = tuple(as_predicate(f) for f in filters)
-        self._text = f"m({', '.join(_name(f) for f in filters)})"
+        self._text = f"m({', '.join(filter_text(f) for f in filters)})"
 
     @classmethod
     def _combined(cls, predicate: Callable[[Any], bool], text: str) -> m:
@@ -80,22 +80,26 @@ class m:
 
 def _both(left: Any, right: Any, operator: str) -> m:
     """``left | right`` or ``left & right`` as an `m`, evaluated left first, with a readable repr."""
-    text, first, second = f"({_name(left)} {operator} {_name(right)})", as_predicate(left), as_predicate(right)
+    text, first, second = (
+        f"({filter_text(left)} {operator} {filter_text(right)})",
+        as_predicate(left),
+        as_predicate(right),
+    )
     if operator == "|":
         return m._combined(lambda p: first(p) or second(p), text)
     return m._combined(lambda p: first(p) and second(p), text)
 
 
-def _name(filter: Any) -> str:
+def filter_text(filter: Any) -> str:
     """Readable text for a filter: ``VodeParam``, ``VodeParam | Cache``, ``m(...)``, a function's name."""
     if isinstance(filter, m):
         return repr(filter)
     if isinstance(filter, type):
         return filter.__qualname__
     if isinstance(filter, tuple):
-        return " | ".join(map(_name, filter))
+        return " | ".join(map(filter_text, filter))
     if isinstance(filter, types.UnionType) or typing.get_origin(filter) is typing.Union:
-        return " | ".join(map(_name, typing.get_args(filter)))
+        return " | ".join(map(filter_text, typing.get_args(filter)))
     return getattr(filter, "__qualname__", repr(filter))
 
 
@@ -160,7 +164,7 @@ class Mask:
 
     def __init__(self, filter: Any, map_to: Any = None) -> None:
         self.predicate = as_predicate(filter)
-        self._filter_text = _name(filter)
+        self._filter_text = filter_text(filter)
         if map_to is not None:
             if not isinstance(map_to, (tuple, list)) or len(map_to) != 2:
                 raise TypeError(f"Mask map_to must be a pair (value_if_false, value_if_true), got {map_to!r}.")

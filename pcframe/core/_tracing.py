@@ -12,13 +12,46 @@ from the cause) or, worse, the update is silently baked into the compiled code.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from jax.core import Tracer
 
-_ACTIVE: list[set[int]] = []
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+STATE_LOCK = threading.RLock()
+"""Held by every stateful transform from reading its parameters to writing them back (and by `RKG` draws).
+
+Models can share state that no thread owns (the global `RKG`, structure keys of equal
+models), and a transform installs traced values into the very `Param` objects it tracks
+while it traces. Two threads that each train their own model therefore run their calls one
+at a time, each call whole: the result is what the calls give one after the other, and no
+thread ever sees another's traced values. Re-entrant, so nested transforms take it again.
+"""
+
+
+def serialised(fn: _F) -> _F:
+    """Run `fn` holding `STATE_LOCK` (see there): the wrapper of every stateful transform's call."""
+
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with STATE_LOCK:
+            return fn(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+class _Tracking(threading.local):
+    """The ids each enclosing transform of *this thread* tracks, innermost last."""
+
+    def __init__(self) -> None:
+        self.active: list[set[int]] = []
+
+
+_TRACKING = _Tracking()
 
 
 class LeakedTracerError(RuntimeError):
@@ -28,23 +61,25 @@ class LeakedTracerError(RuntimeError):
 @contextmanager
 def tracked(ids: set[int]) -> Iterator[None]:
     """Allow the parameters with these ids (and parameters created in the block) to hold traced values."""
-    _ACTIVE.append(set(ids))
+    active = _TRACKING.active
+    active.append(set(ids))
     try:
         yield
     finally:
-        _ACTIVE.pop()
+        active.pop()
 
 
 def adopt(param: Any) -> None:
     """A parameter created inside a transform may hold that transform's traced values."""
-    if _ACTIVE:
-        _ACTIVE[-1].add(id(param))
+    active = _TRACKING.active
+    if active:
+        active[-1].add(id(param))
 
 
 def is_tracked(param: Any) -> bool:
     """Whether an enclosing pcframe transform tracks `param`."""
     key = id(param)
-    return any(key in ids for ids in _ACTIVE)
+    return any(key in ids for ids in _TRACKING.active)
 
 
 def leak_message(name: str) -> str:

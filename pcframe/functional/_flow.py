@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax.extend.core import jaxpr_as_fun
 
 from ..core._state import Structure, merge, split
+from ..core._tracing import serialised
 from ._lift import check_positional
 
 
@@ -115,6 +116,7 @@ def scan(fn: Callable, xs: Any = None, length: int | None = None, reverse: bool 
     ```
     """
 
+    @serialised
     def run(*carry: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(carry, "scan")
         structure, values = split(kwargs)
@@ -164,6 +166,7 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
     ```
     """
 
+    @serialised
     def run(*carry: Any, **kwargs: Any) -> Any:
         check_positional(carry, "while_loop")
         structure, values = split(kwargs)
@@ -196,6 +199,7 @@ def while_loop(body_fn: Callable, cond_fn: Callable):
 
 
 def _branches(fns: Sequence[Callable], select: Callable, what: str):
+    @serialised
     def run(selector: Any, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, what)
         structure, values = split(kwargs)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from ..core._param import GRADIENT_OF, Param
 from ..core._state import merge, split
+from ..core._tracing import serialised
 from ..core._tree import is_param
 from ._lift import check_positional, specs
 
@@ -39,6 +40,7 @@ def _differentiate(fn: Callable, kwargs_mask: Any, argnums: int | Sequence[int] 
     argnums = () if argnums is None else ((argnums,) if single_argnum else tuple(argnums))
 
     @functools.wraps(fn)
+    @serialised
     def differentiated(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         check_positional(args, name)
         structure, values = split(kwargs)

@@ -10,9 +10,10 @@ from typing import Any
 
 import jax
 
+from ..core._selection import as_predicate, filter_text
 from ..core._state import Structure, StructureKey, merge, split
+from ..core._tracing import serialised
 from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, structure_cache_key
-from ._write_first import WriteFirst
 
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
@@ -32,13 +33,14 @@ class _StatefulJit:
     structure's hashable key as its static argument (see `pcframe.core.split`).
     """
 
-    def __init__(self, fn: Callable, static_argnums: Sequence[int], donate_params: bool) -> None:
+    def __init__(self, fn: Callable, static_argnums: Sequence[int], donate_params: bool, overwrites: Any) -> None:
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
         self.donate_params = donate_params
-        self._structures: dict[tuple, Structure] = {}
+        self.overwrites = None if overwrites is None else as_predicate(overwrites)
+        self._overwrites_text = filter_text(overwrites)
+        self._structures: dict[tuple, tuple[Structure, tuple[int, ...]]] = {}
         self._traces: dict[StructureKey, int] = {}
-        self._write_first = WriteFirst()
         self._compiled = jax.jit(
             self._pure,
             static_argnums=(0,) + tuple(i + 2 for i in self.static_argnums),
@@ -63,7 +65,6 @@ class _StatefulJit:
         """Warn once when one model structure keeps being traced: something changes on every call."""
         if len(self._traces) >= _MAX_CACHED_STRUCTURES and key not in self._traces:
             self._traces.clear()
-            self._write_first.clear()
         self._traces[key] = count = self._traces.get(key, 0) + 1
         if count == _RETRACES_BEFORE_WARNING:
             warnings.warn(
@@ -76,18 +77,42 @@ class _StatefulJit:
             )
 
     def _structure(self, kwargs: dict[str, Any]) -> tuple[Structure, list[Any]]:
+        """The structure of `kwargs` (cached while it holds) and the values to call with.
+
+        The values of the parameters declared in `overwrites` are replaced by `None`.
+        """
         cache_key = structure_cache_key(kwargs)
         found = self._structures.get(cache_key) if cache_key is not None else None
-        if found is not None and found.is_current():  # e.g. a list inside a tuple attribute edited in place
-            found.key.bind(found)  # another structure with the same signature may have been split since
-            return found, found.read(kwargs)
-        structure, values = split(kwargs)
-        if cache_key is not None:
-            if len(self._structures) >= _MAX_CACHED_STRUCTURES:
-                self._structures.clear()
-            self._structures[cache_key] = structure
+        if found is not None and found[0].is_current():  # e.g. a list inside a tuple attribute edited in place
+            structure, overwritten = found
+            structure.key.bind(structure)  # another structure with the same signature may have been split since
+            values = structure.read(kwargs)
+        else:
+            structure, values = split(kwargs)
+            overwritten = self._overwritten(structure)
+            if cache_key is not None:
+                if len(self._structures) >= _MAX_CACHED_STRUCTURES:
+                    self._structures.clear()
+                self._structures[cache_key] = (structure, overwritten)
+        for i in overwritten:
+            values[i] = None
         return structure, values
 
+    def _overwritten(self, structure: Structure) -> tuple[int, ...]:
+        """Positions of the parameters the function declares it overwrites (refused when the filter matches none)."""
+        if self.overwrites is None:
+            return ()
+        n = structure.n_kwargs_params
+        positions = tuple(i for i, p in enumerate(structure.params[:n]) if self.overwrites(p))
+        if not positions:
+            raise ValueError(
+                f"jit(overwrites=...): {getattr(self.fn, '__qualname__', self.fn)!r} declares that it overwrites "
+                f"parameters matching {self._overwrites_text}, but its keyword arguments hold none. Check the filter "
+                "(e.g. overwrites=VodeParam for the activities of a model passed by keyword)."
+            )
+        return positions
+
+    @serialised
     def lower(self, *args: Any, **kwargs: Any) -> jax.stages.Lowered:
         """Trace and lower the function for these arguments without running it or changing the model.
 
@@ -102,31 +127,17 @@ class _StatefulJit:
         structure, values = self._structure(kwargs)
         return self._compiled.lower(structure.key, values, *args)
 
+    @serialised
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         check_positional(args, "jit")
         structure, values = self._structure(kwargs)
         if not self.donate_params:
-            return self._call_reusing(structure, values, args)
+            out, updates = self._run(structure, values, args)
+            merge(structure, updates)
+            return out
         with deferred_interrupts():  # once donated, the old values are gone: the new ones must land
             out, updates = self._run(structure, values, args)
             merge(structure, updates)
-        return out
-
-    def _call_reusing(self, structure: Structure, values: list, args: tuple) -> Any:
-        """Call, reusing a compiled program when only write-first parameters differ (see `WriteFirst`).
-
-        After a call that traced, the write-first parameters of the new program are learnt from
-        JAX's cached trace; a call where they differ is traced (not compiled) to check that it gives
-        the same program. (Not done when donating: the values are gone after the call.)
-        """
-        key = structure.key
-        dynamic = lambda: [a for i, a in enumerate(args) if i not in self.static_argnums]  # noqa: E731
-        values = self._write_first.fill(key, values, dynamic, lambda v: self._compiled.trace(key, v, *args))
-        traces = self._traces.get(key, 0)
-        out, updates = self._run(structure, values, args)
-        merge(structure, updates)
-        if self._traces.get(key, 0) != traces:
-            self._write_first.learn(key, values, dynamic(), lambda: self._compiled.trace(key, values, *args))
         return out
 
     def _run(self, structure: Structure, values: list, args: tuple) -> tuple[Any, dict[int, Any]]:
@@ -144,7 +155,13 @@ class _StatefulJit:
             raise
 
 
-def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (), donate_params: bool = False):
+def jit(
+    fn: Callable | None = None,
+    *,
+    static_argnums: int | Sequence[int] = (),
+    donate_params: bool = False,
+    overwrites: Any = None,
+):
     """Compile a function with `jax.jit`, tracking the parameters of its keyword arguments.
 
     Positional arguments are ordinary JAX inputs. Keyword arguments (models,
@@ -158,13 +175,15 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     arguments, compared by value: a changed static value (a `static(...)`
     hyperparameter, a dict or list attribute edited in place, the train/eval
     mode) or a changed set of parameters triggers a new trace; new values or new
-    batches of the same shapes do not. Nor do parameters the function overwrites
-    before reading them (activities set by a feedforward initialisation): cleared
-    to `None`, or of another batch size, they are replaced by zeros that the
-    compiled program never reads, and it runs without compiling again, once a trace
-    has shown that the call gives that very program (not with `donate_params`).
-    A repeated call costs little more than a plain `jax.jit` call and never waits
-    for the result. Static changes made *inside* the function (e.g.
+    batches of the same shapes do not. A repeated call costs little more than a
+    plain `jax.jit` call and never waits for the result.
+
+    Parameters the function sets before it reads them (the activities of a step
+    that starts with a feedforward initialisation) are declared with `overwrites`:
+    they enter the compiled function as `None`, whatever they hold outside, so
+    activities cleared or left at another batch size by an evaluation in between
+    compile nothing new. A declared parameter the function reads before setting
+    it holds `None` there (a `Vode` then says that ``h`` has no value). Static changes made *inside* the function (e.g.
     ``model.eval()``) are undone at the end of tracing, because later calls skip
     the Python body.
 
@@ -177,14 +196,19 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
       for functions with run-time checks (``check_finite=True``), which could fail
       after donating; Ctrl-C during a donating call is held until the new values
       are written.
+    - `overwrites`: a filter (a `Param` type such as `VodeParam`, or ``m(...)``) of
+      the parameters the function sets before reading them; they enter as `None`.
+      Refused when it matches none of the keyword arguments' parameters.
 
     **Returns:** the compiled, stateful function.
 
     **Example:**
 
     ```python
-    @jit(static_argnums=0)
+    @jit(static_argnums=0, overwrites=VodeParam)  # activities start from a feedforward pass
     def train_on_batch(T, x, y, *, model, optim_w, optim_h):
+        with step(model, STATUS.INIT, clear_params=VodeParam.Cache):
+            forward(x, y, model=model)
         ...
     train_on_batch(8, x, y, model=model, optim_w=optim_w, optim_h=optim_h)
     ```
@@ -192,5 +216,5 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     if isinstance(static_argnums, int):
         static_argnums = (static_argnums,)
     if fn is None:
-        return lambda f: _StatefulJit(f, static_argnums, donate_params)
-    return _StatefulJit(fn, static_argnums, donate_params)
+        return lambda f: _StatefulJit(f, static_argnums, donate_params, overwrites)
+    return _StatefulJit(fn, static_argnums, donate_params, overwrites)

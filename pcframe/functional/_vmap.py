@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from ..core._random import RandomKeyParam
 from ..core._state import Structure, merge, split
+from ..core._tracing import serialised
 from ._lift import check_positional, specs
 
 
@@ -81,6 +82,7 @@ def vmap(
 
     def decorator(fn: Callable) -> Callable:
         @functools.wraps(fn)
+        @serialised
         def vectorised(*args: Any, **kwargs: Any) -> Any:
             check_positional(args, "vmap")
             structure, values = split(kwargs)

@@ -260,6 +260,61 @@ class EnergyFunction:
         """
         return self._evaluate(z, lambda *, model: _step_sample_energies(model, self.x))
 
+    def check(self, z: Any, where: str = "EnergyFunction.write") -> None:
+        """Refuse `z` unless it holds one array per selected parameter, each of that parameter's shape and dtype.
+
+        A floating value of another precision is accepted (`write` casts it back, as
+        ``optax.apply_updates`` does: diffrax integrates float16 activities in float32).
+        Runs on shapes and dtypes only (cheap, also while tracing). A list that is too short would
+        otherwise leave the missing parameters at their old values without a word.
+
+        **Arguments:**
+
+        - `z`: the values to check (a list aligned with `params`, as `initial()` returns).
+        - `where`: who the values come from, for the error message.
+
+        **Example:** ``fn.check(z, "MyStrategy.solve")``
+        """
+        names = [self._structure.paths[i] for i in self._positions]
+        initial = self.initial()
+        if not isinstance(z, (list, tuple)):
+            raise TypeError(
+                f"{where}: expected a list of {len(names)} arrays, one per parameter ({', '.join(names)}), in the "
+                f"order of initial(); got {_describe(z)}. Give a list aligned with initial()."
+            )
+        if len(z) != len(names):
+            raise ValueError(
+                f"{where}: expected {len(names)} arrays, one per parameter ({', '.join(names)}), in the order of "
+                f"initial(); got {len(z)} ({', '.join(map(_describe, z)) or 'none'}). Return a value for every "
+                "parameter, unchanged ones included."
+            )
+        for name, old, new in zip(names, initial, z):
+            if not _fits(new, old):
+                raise ValueError(
+                    f"{where}: the value for {name} is {_describe(new)}, but the parameter is {_describe(old)}. "
+                    "Return each value with the shape (batch axis included) and dtype that initial() gives for it."
+                )
+
     def write(self, z: Sequence[Any]) -> None:
-        """Store ``z`` in the selected parameters (all or nothing)."""
-        merge(self._structure, dict(zip(self._positions, z)))
+        """Store ``z`` in the selected parameters (all or nothing), each in its parameter's dtype.
+
+        `check` refuses a wrong count, shape or kind of dtype first.
+        """
+        self.check(z)
+        values = [new if new.dtype == old.dtype else new.astype(old.dtype) for new, old in zip(z, self.initial())]
+        merge(self._structure, dict(zip(self._positions, values)))
+
+
+def _fits(new: Any, old: Any) -> bool:
+    """Whether `new` can replace the array `old`: an array of its shape, of its dtype or both floating."""
+    if not (hasattr(new, "shape") and hasattr(new, "dtype")) or tuple(new.shape) != tuple(old.shape):
+        return False
+    both_floating = jnp.issubdtype(new.dtype, jnp.floating) and jnp.issubdtype(old.dtype, jnp.floating)
+    return new.dtype == old.dtype or both_floating
+
+
+def _describe(value: Any) -> str:
+    """``"an array of shape (16, 4) and dtype float32"``, or the type of a value that is no array."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return f"a {type(value).__name__}"
+    return f"an array of shape {tuple(value.shape)} and dtype {jnp.dtype(value.dtype).name}"

@@ -45,7 +45,8 @@ def predict(model: EnergyModule, x: Any) -> Any:
 def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     """Classification accuracy of the feedforward prediction: $\\frac1N\\sum_i[\\arg\\max\\hat y_i = \\arg\\max y_i]$.
 
-    `y` is one-hot (or any scores whose $\\arg\\max$ is the class).
+    `y` is one-hot (or any scores whose $\\arg\\max$ is the class). A model with one output unit is
+    refused (its $\\arg\\max$ is always 0): see `accuracy` for a binary accuracy.
 
     **Arguments:**
 

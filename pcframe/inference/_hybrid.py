@@ -1,17 +1,34 @@
 """Hybrid predictive coding: an amortiser proposes the activities, the generator refines them.
 
 From "Hybrid predictive coding: inferring, fast and slow": a bottom-up amortiser
-network maps an observation to a guess $a_\\ell$ of every latent activity of a
-top-down generative network; iterative inference on the generator starts from that
-guess and reaches $z^*$; the generator learns at the equilibrium, and the amortiser
+network maps an observation to a guess of every latent activity of a top-down
+generative network; iterative inference on the generator starts from that guess
+and reaches $z^*$; the generator learns at the equilibrium, and the amortiser
 learns to predict the equilibrium from its own feedforward guesses, layer by layer
-(the paper's code, and JPC's ``compute_hpc_param_grads``):
+(the paper's code, and JPC's ``hpc_energy_fn`` / ``compute_hpc_param_grads``,
+constant included):
 
-$$\\mathcal{F}_\\text{amort} = \\frac1N\\sum_i \\sum_\\ell \\tfrac12 \\lVert z^*_{\\ell,i} - g_\\ell(a_{\\ell-1,i}) \\rVert^2,
-  \\qquad a_\\ell = g_\\ell(a_{\\ell-1}),\\; a_0 = \\text{observation}.$$
+$$\\mathcal{F}_\\text{amort} = \\frac1N\\sum_i \\sum_{k=1}^{K} \\lVert t_{k,i} - g_k(a_{k-1,i}) \\rVert^2,
+  \\qquad a_k = g_k(a_{k-1}),\\; a_0 = \\text{observation},$$
 
-`AmortiserInputs.EQUILIBRIUM` trains it on the equilibrium instead,
-$\\tfrac12\\lVert z^*_\\ell - g_\\ell(z^*_{\\ell-1})\\rVert^2$ (its nodes' own energies at $z^*$).
+where $g_k$ is the amortiser's layer $k$ and its node $k$'s target $t_k$ is the
+equilibrium $z^*$ of the latent that node guesses, the prior $x$ for its clamped
+output node when one is given (an amortiser node that guesses no latent is its
+own target: no error). As in JPC it is a plain squared error, without the
+$\\tfrac12$ of the PC energy, on every node, the output included, whatever its
+energy function: its gradient is twice that of $\\sum_k \\tfrac12\\lVert\\cdot\\rVert^2$.
+
+`AmortiserInputs.EQUILIBRIUM` trains it on the equilibrium instead, with the
+amortiser's own PC energy there (its nodes' energy functions, and its
+regularisers, if any):
+
+$$\\mathcal{F}_\\text{eq} = \\frac1N\\sum_i \\sum_{k=1}^{K} E_k\\big(t_{k,i},\\, g_k(t_{k-1,i})\\big),
+  \\qquad t_0 = \\text{observation},$$
+
+$E_k = \\tfrac12\\lVert t_k - g_k(t_{k-1})\\rVert^2$ on squared-error nodes: half the
+scale of $\\mathcal{F}_\\text{amort}$ for the same errors (double the amortiser's
+SGD learning rate to learn at JPC's rate); a `ce_energy` output node contributes
+its cross-entropy.
 """
 
 from __future__ import annotations
@@ -51,8 +68,15 @@ from ._training import (
 class AmortiserInputs(enum.Enum):
     """What each amortiser layer sees as input when it learns to predict the equilibrium.
 
-    - `OWN_GUESSES`: its own feedforward guess $a_{\\ell-1}$ (the paper's code, JPC).
-    - `EQUILIBRIUM`: the generator's equilibrium $z^*_{\\ell-1}$.
+    - `OWN_GUESSES`: its own feedforward guess $a_{k-1}$ (the paper's code, JPC), learning
+      JPC's $\\mathcal{F}_\\text{amort} = \\frac1N\\sum_i\\sum_k \\lVert t_{k,i} - g_k(a_{k-1,i})\\rVert^2$
+      (no $\\tfrac12$: JPC's gradient).
+    - `EQUILIBRIUM`: the equilibrium $t_{k-1}$, learning the amortiser's own PC energy there,
+      $\\frac1N\\sum_i\\sum_k E_k(t_{k,i}, g_k(t_{k-1,i}))$ ($\\tfrac12\\lVert\\cdot\\rVert^2$ on
+      squared-error nodes: half the gradient of `OWN_GUESSES` for the same errors).
+
+    The target $t_k$ of amortiser node $k$ is the equilibrium of the latent it guesses (the prior $x$ at its
+    clamped output node, when given), $t_0$ the observation.
     """
 
     OWN_GUESSES = "own guesses"
@@ -60,10 +84,22 @@ class AmortiserInputs(enum.Enum):
 
 
 def default_pairs(generator: EnergyModule, amortiser: EnergyModule) -> tuple[list[Vode], list[Vode]]:
-    """``(latents, guesses)`` for models with `PCMLP`'s layout (``vodes``, optional ``input_vode``).
+    """``(latents, guesses)`` for models with `PCMLP`'s layout (a ``vodes`` list, output node last).
 
-    The generator's free nodes from its input side to its output side, and the
-    amortiser's nodes that guess them (its nodes in reverse order).
+    The amortiser runs the generator backwards: built with the generator's sizes
+    reversed, it maps the observation to the generator's input, so its hidden nodes,
+    from the output side, guess the generator's hidden nodes from the input side.
+    Which nodes are latents follows the generator's declared ``free_input``:
+
+    - ``free_input=False`` (a prior `x`; always so for `ResidualPCMLP`): the latents are
+      the generator's hidden nodes ``vodes[:-1]``, guessed by the amortiser's hidden nodes
+      in reverse order, ``amortiser.vodes[-2::-1]``; the amortiser's output node is
+      clamped to the prior and guesses nothing.
+    - ``free_input=True``: the generator's input node is a latent too, guessed by the
+      amortiser's output node: latents ``[input_vode, *vodes[:-1]]``, guesses
+      ``amortiser.vodes[::-1]``.
+
+    E.g. generator ``PCMLP([4, 10, 12, 6])`` with amortiser ``PCMLP([6, 12, 10, 4])``.
 
     **Arguments:**
 
@@ -73,16 +109,28 @@ def default_pairs(generator: EnergyModule, amortiser: EnergyModule) -> tuple[lis
 
     **Example:** ``latents, guesses = default_pairs(generator, amortiser)``
     """
+    names = f"{type(generator).__name__} / {type(amortiser).__name__}"
+    free_input = bool(getattr(generator, "free_input", False))
     if not (
-        isinstance(getattr(generator, "vodes", None), list) and isinstance(getattr(amortiser, "vodes", None), list)
+        isinstance(getattr(generator, "vodes", None), list)
+        and isinstance(getattr(amortiser, "vodes", None), list)
+        and (not free_input or isinstance(getattr(generator, "input_vode", None), Vode))
     ):
         raise TypeError(
             f"train_hybrid: pass latents=[...] and guesses=[...] (the generator's free nodes and the amortiser's "
-            f"nodes guessing them) for {type(generator).__name__} / {type(amortiser).__name__}; only models with "
-            "PCMLP's layout (a vodes list) have default pairs."
+            f"nodes guessing them) for {names}; only models with PCMLP's layout (a vodes list, and an input_vode "
+            "when free_input=True) have default pairs."
         )
-    latents = ([generator.input_vode] if getattr(generator, "free_input", False) else []) + generator.vodes[:-1]
-    return latents, list(reversed(amortiser.vodes))[: len(latents)]
+    if len(generator.vodes) != len(amortiser.vodes):
+        raise ValueError(
+            f"train_hybrid: the generator {type(generator).__name__} has {len(generator.vodes)} nodes but the "
+            f"amortiser {type(amortiser).__name__} has {len(amortiser.vodes)}; default pairs need an amortiser "
+            "with the generator's sizes reversed (e.g. PCMLP([6, 12, 10, 4]) for PCMLP([4, 10, 12, 6])), "
+            "otherwise pass latents=[...] and guesses=[...]."
+        )
+    if free_input:
+        return [generator.input_vode, *generator.vodes[:-1]], amortiser.vodes[::-1]
+    return generator.vodes[:-1], amortiser.vodes[-2::-1]
 
 
 def _positions(model: EnergyModule, nodes: Sequence[Vode], role: str) -> tuple[int, ...]:
@@ -94,12 +142,12 @@ def _positions(model: EnergyModule, nodes: Sequence[Vode], role: str) -> tuple[i
 
 
 def _amortiser_grads(amortiser: EnergyModule, y: Any, targets: list[Any]) -> tuple[Any, Any]:
-    """$\\mathcal{F}_\\text{amort}$ with the amortiser's feedforward guesses as inputs, and its weight gradient."""
+    """$\\mathcal{F}_\\text{amort}$ (JPC's: no $\\tfrac12$) at the amortiser's feedforward guesses, and its gradient."""
 
     @vmap(BATCHED, in_axes=(0, 0), out_axes=None, axis_name="batch")
     def loss(y: Any, targets: list[Any], *, model: EnergyModule) -> Any:
         model(y, None)
-        errors = [0.5 * jnp.sum((t - v.get("u")) ** 2) for t, v in zip(targets, model.iter_vodes())]
+        errors = [jnp.sum((t - v.get("u")) ** 2) for t, v in zip(targets, model.iter_vodes())]
         return jax.lax.pmean(sum(errors), "batch")
 
     with step(amortiser, clear_params=VodeParam.Cache):
@@ -167,8 +215,9 @@ def check_pair(generator: Any, amortiser: Any, latents: Sequence[Vode], guesses:
     for i, (latent, guess) in enumerate(zip(latents, guesses)):
         if latent.shape != guess.shape:
             raise ValueError(
-                f"train_hybrid: the amortiser's sizes must be the generator's reversed: latent {i} has shape "
-                f"{latent.shape} but its guess has shape {guess.shape}."
+                f"train_hybrid: the amortiser's sizes must be the generator's reversed: latent {i} of the generator "
+                f"{type(generator).__name__} has shape {latent.shape} but its guess, a node of the amortiser "
+                f"{type(amortiser).__name__}, has shape {guess.shape}."
             )
 
 

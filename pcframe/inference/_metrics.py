@@ -23,7 +23,8 @@ class Metrics:
     - `activity_norms`: L2 norm of each free activity after inference.
     - `param_norms`: L2 norm of each trained parameter after the update.
     - `grad_norms`: L2 norm of each parameter gradient.
-    - `accuracy`: classification accuracy of the feedforward prediction ($\\arg\\max$ vs target).
+    - `accuracy`: classification accuracy of the feedforward prediction ($\\arg\\max$ vs target);
+      needs two or more output units (see `accuracy`).
     - `loss`: the output energy of the feedforward pass (``loss``).
     - `energies`: the energy of each node after inference (``energies``).
 
@@ -63,6 +64,18 @@ def accuracy(predictions: Any, targets: Any) -> Any:
     - `predictions`: scores of shape ``(N, classes)``.
     - `targets`: one-hot targets (or scores) of the same shape.
 
+    With one output unit the $\\arg\\max$ is always 0, so every prediction would count as right:
+    that is refused (`ValueError`, raised while tracing: it depends only on the shape).
+
     **Example:** ``accuracy(model_outputs, one_hot_labels)``
     """
+    shape = tuple(jnp.shape(predictions))
+    if len(shape) < 2 or shape[-1] < 2:
+        raise ValueError(
+            f"accuracy (evaluate_accuracy, Metrics(accuracy=True)) compares the argmax of each row, but the model's "
+            f"output has shape {shape}: with fewer than two output units the argmax is always 0 and every "
+            "prediction would count as right (accuracy 1.0). For a binary accuracy, give the model two output "
+            "units and one-hot targets (jax.nn.one_hot(labels, 2)), or compute it from the predictions: "
+            "((predict(model, x) > threshold) == y).mean()."
+        )
     return jnp.mean(jnp.argmax(predictions, axis=-1) == jnp.argmax(targets, axis=-1))

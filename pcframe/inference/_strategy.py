@@ -237,7 +237,7 @@ class AbstractInference(eqx.Module):
         **Returns:** the stats of `solve`.
         """
         energy = ActivityEnergy(EnergyFunction(model, x, FREE), self.uses_batch_mean)
-        z, stats = self.solve(energy)
+        z, stats = checked_solution(self, energy.energy_fn, self.solve(energy))
         energy.energy_fn.write(z)
         return stats
 
@@ -261,6 +261,41 @@ class AbstractInference(eqx.Module):
             return self.infer(model, x)
         hyper, structure = cached_split(self)
         return _run_compiled(structure, hyper, x, model=model)
+
+
+def checked_solution(strategy: AbstractInference, energy_fn: EnergyFunction, result: Any) -> tuple[Any, dict]:
+    """`result` of ``strategy.solve``, refused unless it is ``(z, stats)`` as `AbstractInference.solve` promises.
+
+    `z` must hold one array per free activity, each of the activity's shape (batch axis included)
+    and dtype (a float of another precision is cast back, see `EnergyFunction.check`), and `stats`
+    must be a dict with ``steps``. Checked on shapes and dtypes only, while tracing: a short list
+    would otherwise leave the missing activities at their feedforward values, and a wrong shape
+    would fail later as an unrelated shape error inside a layer.
+    """
+    where = f"{type(strategy).__name__}.solve"
+    fix = "End solve with: return z, {'steps': jnp.asarray(number_of_steps)}."
+    if not (isinstance(result, tuple) and len(result) == 2):
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else f"a {type(result).__name__}"
+        raise TypeError(
+            f"{where} must return the pair (z, stats): z the list of new free activities (aligned with "
+            f"energy.initial()), stats a dict with 'steps'; it returned {got}. {fix}"
+        )
+    z, stats = result
+    if not isinstance(z, (list, tuple)):
+        first = f"an array of shape {tuple(z.shape)}" if hasattr(z, "shape") else f"a {type(z).__name__}"
+        raise TypeError(
+            f"{where} must return the pair (z, stats), z a list of arrays, one per free activity; its first "
+            f"element is {first} (was z returned without stats, or one array instead of a list?). {fix}"
+        )
+    energy_fn.check(z, where)
+    if not isinstance(stats, dict):
+        raise TypeError(f"{where} must return the pair (z, stats), stats a dict; got a {type(stats).__name__}. {fix}")
+    if "steps" not in stats:
+        raise ValueError(
+            f"{where} returned stats without 'steps' (keys: {list(stats) or 'none'}); every strategy reports "
+            f"the number of inference steps it took. {fix}"
+        )
+    return z, stats
 
 
 @jit(static_argnums=0)

@@ -11,7 +11,7 @@ import optax
 from ..core._module import Module
 from ..core._param import GRADIENT_OF, Param, StaticParam
 from ..core._state import assign
-from ..core._tree import collect_params, is_param, keystr
+from ..core._tree import collect_params, is_param, keystr, param_paths
 
 
 def _shapes(value: Any) -> Any:
@@ -20,17 +20,38 @@ def _shapes(value: Any) -> Any:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _form(value: Any) -> tuple:
+    """The pytree structure and the ``(shape, dtype)`` of each leaf of a value: what an optimiser state is built for."""
+    leaves, treedef = jax.tree_util.tree_flatten(value)
+    return treedef, tuple((tuple(jnp.shape(leaf)), jnp.result_type(leaf)) for leaf in leaves)
+
+
+def _form_text(form: tuple) -> str:
+    """``"shape (4,) float32"``; the leaves one by one for a pytree value; ``"no value"`` for `None`."""
+    treedef, leaves = form
+    parts = [f"shape {shape} {dtype.name}" for shape, dtype in leaves]
+    if treedef.num_leaves == 1 and treedef.num_nodes == 1:
+        return parts[0]
+    return f"[{', '.join(parts)}]" if parts else "no value"
+
+
 class OptimState(Param):
     """The `Param` holding an optimiser's optax state."""
 
 
 class _ParamRefs:
-    """The parameters an `Optim` owns (static: part of the optimiser's structure)."""
+    """The parameters an `Optim` owns, their names, and the form of the values its state was built for.
 
-    __slots__ = ("params",)
+    Static: part of the optimiser's structure (compared by identity, so a new one is made only
+    when something changed). `forms[i]` is `_form` of ``params[i].value`` at the last `Optim.init`.
+    """
 
-    def __init__(self, params: tuple[Param, ...]) -> None:
+    __slots__ = ("params", "names", "forms")
+
+    def __init__(self, params: tuple[Param, ...], names: tuple[str, ...] = (), forms: tuple = ()) -> None:
         self.params = params
+        self.names = names
+        self.forms = forms
 
 
 class Optim(Module):
@@ -72,10 +93,15 @@ class Optim(Module):
     def init(self, params: Any = None) -> None:
         """(Re-)initialise the optimiser state, e.g. per batch for an activity optimiser.
 
+        The shape and dtype of every owned value are remembered: `step` and `apply` refuse
+        to update a parameter whose value has changed shape or dtype since (call `init` again
+        to start a new state for it).
+
         **Arguments:**
 
         - `params`: the parameters to own from now on (default: the current ones).
         """
+        owned, names = self._owned.params, self._owned.names
         if params is not None:
             owned = tuple(collect_params(params))
             if not owned:
@@ -83,9 +109,9 @@ class Optim(Module):
                     "Optim: the given parameters contain no Param. Check the mask (e.g. Mask(LayerParam)(model)) "
                     "and that the model has been built (run a forward pass first)."
                 )
-            if owned != self._owned.params:
-                self._owned = _ParamRefs(owned)
-        empty = [p for p in self._owned.params if p.value is None]
+            paths = param_paths(params)
+            names = tuple(paths.get(id(p)) or type(p).__qualname__ for p in owned)
+        empty = [p for p in owned if p.value is None]
         if empty:
             kinds = ", ".join(sorted({type(p).__qualname__ for p in empty}))
             raise ValueError(
@@ -93,7 +119,11 @@ class Optim(Module):
                 "select them with a Mask: Optim(tx, pxu.Mask(pxnn.LayerParam)(model)); to optimise activities, "
                 "run a forward pass under STATUS.INIT before creating or re-initialising the optimiser."
             )
-        self.state.value = self.tx.value.init([p.value for p in self._owned.params])
+        values = [p.value for p in owned]
+        self.state.value = self.tx.value.init(values)
+        forms = tuple(map(_form, values))
+        if owned != self._owned.params or names != self._owned.names or forms != self._owned.forms:
+            self._owned = _ParamRefs(owned, names, forms)
 
     def clear(self) -> None:
         """Drop the optimiser state (call `init` before the next `step`)."""
@@ -111,8 +141,7 @@ class Optim(Module):
           Activities' gradients of a batch-averaged energy are $1/B$ of the
           per-sample ones; this restores per-sample steps.
         """
-        if self.state.value is None:
-            raise ValueError("Optim.step: the optimiser has no state; call init(params) first.")
+        self._check_state("Optim.step")
         owned = {id(p): i for i, p in enumerate(self._owned.params)}
         gradients: list[Any] = [None] * len(owned)
         by_path = None
@@ -133,7 +162,25 @@ class Optim(Module):
                     "(its batch size or layers changed since they were computed)."
                 )
             gradients[i] = grad.value * grad.value.shape[0] if scale_by_batch_size else grad.value
-        self.apply(gradients)
+        self._update(gradients)
+
+    def _check_state(self, where: str) -> None:
+        """Refuse to update without a state, or a parameter whose value changed shape or dtype since `init`.
+
+        Optax would broadcast the old state against the new value and write back a value of the
+        old shape without a word. Only shapes and dtypes are compared: free while tracing.
+        """
+        if self.state.value is None:
+            raise ValueError(f"{where}: the optimiser has no state; call init(params) first.")
+        for param, name, form in zip(self._owned.params, self._owned.names, self._owned.forms):
+            now = _form(param.value)
+            if now != form:
+                raise ValueError(
+                    f"{where}: {name} now has {_form_text(now)}, but the optimiser state was built for "
+                    f"{_form_text(form)} (at Optim.init). Nothing was updated. Put back a value of "
+                    f"{_form_text(form)}, or call optim.init() (optim.init(params) for another selection) to "
+                    "start a new optimiser state for the changed parameters."
+                )
 
     def apply(self, gradients: list[Any]) -> None:
         """Apply one update from a list of gradients aligned with `params` (`None`: leave that one alone).
@@ -145,6 +192,11 @@ class Optim(Module):
 
         - `gradients`: one gradient (or `None`) per parameter of `params`, in that order.
         """
+        self._check_state("Optim.apply")
+        self._update(gradients)
+
+    def _update(self, gradients: list[Any]) -> None:
+        """`apply` without the checks (`step` has made them)."""
         params = self._owned.params
         values = [p.value for p in params]
         filled = [jnp.zeros_like(v) if g is None else g for v, g in zip(values, gradients)]

@@ -1,10 +1,11 @@
-"""An inference strategy written by a user trains; a float16 Adam overflow is caught by the guard."""
+"""An inference strategy written by a user trains, a wrong `solve` result is refused; a float16 Adam overflow is caught."""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from sklearn.datasets import load_digits
 
 import pcframe.inference as pxi
@@ -73,3 +74,45 @@ def test_float16_adam_overflow_is_caught_and_leaves_the_weights():
     for (w, b), (w_old, b_old) in zip(weights(model), before):
         np.testing.assert_array_equal(w, w_old)
         np.testing.assert_array_equal(b, b_old)
+
+
+class Returning(pxi.AbstractInference):
+    """One SGD step on the activities, then a `solve` result as `kind` says (correct or broken)."""
+
+    kind: str = eqx.field(static=True)
+
+    def solve(self, energy):
+        _, g = energy.value_and_grad(energy.initial())
+        z = [a - 0.1 * b for a, b in zip(energy.initial(), g)]
+        steps = {"steps": jnp.asarray(1)}
+        return {
+            "correct": (z, steps),
+            "one array too few": (z[:-1], steps),
+            "z alone": z,
+            "no batch axis": ([z[0][0], z[1]], steps),
+            "integer activities": ([a.astype(jnp.int32) for a in z], steps),
+            "no steps": (z, {"iterations": jnp.asarray(1)}),
+        }[self.kind]
+
+
+REFUSALS = {
+    "one array too few": r"expected 2 arrays, one per parameter \(.*vodes\[0\].h, .*vodes\[1\].h\).*got 1",
+    "z alone": r"must return the pair \(z, stats\).*returned a list",
+    "no batch axis": r"vodes\[0\].h is an array of shape \(8,\).*parameter is an array of shape \(16, 8\)",
+    "integer activities": r"vodes\[0\].h is an array of shape \(16, 8\) and dtype int32, but .* dtype float32",
+    "no steps": r"returned stats without 'steps' \(keys: \['iterations'\]\)",
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_a_wrong_solve_result_is_refused_naming_the_strategy(kind):
+    model = PCMLP([64, 8, 8, 10])
+    optim = pxu.Optim(optax.sgd(0.1), pxu.Mask(pxnn.LayerParam)(model))
+    before = weights(model)
+    with pytest.raises((TypeError, ValueError), match=r"Returning\.solve.*" + REFUSALS[kind]):
+        pxi.train_supervised(model, optim, X[:16], Y[:16], inference=Returning(kind))
+    for (w, b), (w_old, b_old) in zip(weights(model), before):
+        np.testing.assert_array_equal(w, w_old)
+        np.testing.assert_array_equal(b, b_old)
+    out = pxi.train_supervised(model, optim, X[:16], Y[:16], inference=Returning("correct"))
+    assert int(out["steps"]) == 1 and float(out["energy"]) < float(out["loss"])

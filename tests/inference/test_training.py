@@ -231,3 +231,22 @@ def test_hybrid_check_finite_names_the_node_and_changes_nothing():
     for after, start in zip(weights(generator), before):
         np.testing.assert_array_equal(after[0], start[0])
         np.testing.assert_array_equal(after[1], start[1])
+
+
+def test_accuracy_of_one_output_unit_is_refused_with_how_to_get_a_binary_accuracy():
+    """The argmax over one column is always 0: every prediction would count as right."""
+    x, labels = X[:16], (LABELS[:16] % 2).astype(np.float32)[:, None]
+    model = PCMLP([64, 8, 1])
+    inference = pxi.DiscreteInference(optax.sgd(0.1), 3)
+    message = r"output has shape \(16, 1\).*two output units.*\(\(predict\(model, x\) > threshold\) == y\)\.mean\(\)"
+    with pytest.raises(ValueError, match=message):
+        pxi.train_supervised(model, _optim(model), x, labels, inference=inference, metrics=pxi.Metrics(accuracy=True))
+    with pytest.raises(ValueError, match=message):
+        pxi.evaluate_accuracy(model, x, labels)
+    two = PCMLP([64, 8, 2])
+    y = jax.nn.one_hot(LABELS[:16] % 2, 2)
+    out = pxi.train_supervised(two, _optim(two), x, y, inference=inference, metrics=pxi.Metrics(accuracy=True))
+    assert 0.0 <= float(out["accuracy"]) <= 1.0
+    assert float(pxi.evaluate_accuracy(two, x, y)) == pytest.approx(
+        float(np.mean(np.argmax(pxi.predict(two, x), -1) == LABELS[:16] % 2))
+    )

@@ -24,8 +24,8 @@ def energy(x, *, model):
     return jax.lax.pmean(model.energy(), "batch"), out
 
 
-def make_train_step(use_scan):
-    @pxf.jit(static_argnums=0)
+def make_train_step(use_scan, overwrites=None):
+    @pxf.jit(static_argnums=0, overwrites=overwrites)
     def train_on_batch(T, x, y, *, model, optim_w, optim_h):
         with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
             forward(x, y, model=model)

@@ -133,6 +133,8 @@ def test_failed_load_changes_nothing(tmp_path):
     arrays["layers[1].nn.bias"] = np.zeros(3, np.float32)  # the last entry checked disagrees with the header
     np.savez(tmp_path / "model.npz", **arrays)
     before = fingerprint(target)
-    with pytest.raises(pxu.UnreadableFileError, match=r"'layers\[1\]\.nn\.bias' holds <f4 \(3,\) but its header records float32 \(2,\)"):
+    with pytest.raises(
+        pxu.UnreadableFileError, match=r"'layers\[1\]\.nn\.bias' holds <f4 \(3,\) but its header records float32 \(2,\)"
+    ):
         pxu.load_params(target, tmp_path / "model")
     assert fingerprint(target) == before

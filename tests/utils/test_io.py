@@ -243,7 +243,10 @@ def test_newer_format_is_refused(tmp_path):
     np.savez(tmp_path / "model.npz", **arrays)
     target = Net(seed=2)
     before = snapshot(target)
-    with pytest.raises(ValueError, match=rf"written by a newer pcframe: format {FORMAT_VERSION + 1}, this one reads up to {FORMAT_VERSION}\)\. Upgrade"):
+    with pytest.raises(
+        ValueError,
+        match=rf"written by a newer pcframe: format {FORMAT_VERSION + 1}, this one reads up to {FORMAT_VERSION}\)\. Upgrade",
+    ):
         pxu.load_params(target, tmp_path / "model")
     assert snapshot(target) == before
 

@@ -121,3 +121,29 @@ def test_gradients_find_their_parameters_by_identity():
     assert np.abs(moved["model tree"]).max() > 1e-3
     np.testing.assert_array_equal(moved["whole dict"], moved["model tree"])
     np.testing.assert_allclose(moved["doubled tree"], 2 * moved["model tree"], rtol=1e-5)
+
+
+def test_a_parameter_whose_shape_changed_since_init_is_refused_until_init():
+    """A scalar bias where Adam's moments are (4,): the step used to broadcast and write back a (4,) bias."""
+    import pcframe.inference as pxi
+    from pcframe.models import PCMLP
+
+    model = PCMLP([2, 4, 2])
+    optim = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 2))
+    y = jax.nn.one_hot(jnp.arange(16) % 2, 2)
+    inference = pxi.DiscreteInference(optax.sgd(0.1), 3)
+    pxi.train_supervised(model, optim, x, y, inference=inference)
+    model.layers[0].nn.bias.value = 0.0
+    before = [p.value for p in optim.params] + jax.tree_util.tree_leaves(optim.state.value)
+    message = r"layers\[0\].nn.bias now has shape \(\) float32, but the optimiser state was built for shape \(4,\)"
+    with pytest.raises(ValueError, match=message + r".*call optim.init\(\)"):
+        pxi.train_supervised(model, optim, x, y, inference=inference)
+    with pytest.raises(ValueError, match=r"Optim.apply: " + message):
+        optim.apply([jnp.zeros_like(p.value) for p in optim.params])
+    after = [p.value for p in optim.params] + jax.tree_util.tree_leaves(optim.state.value)
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(new, old)
+    optim.init()
+    pxi.train_supervised(model, optim, x, y, inference=inference)
+    assert jnp.shape(model.layers[0].nn.bias.value) == () and float(model.layers[0].nn.bias.value) != 0.0
