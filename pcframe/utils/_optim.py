@@ -42,16 +42,25 @@ class OptimState(Param):
 class _ParamRefs:
     """The parameters an `Optim` owns, their names, and the form of the values its state was built for.
 
-    Static: part of the optimiser's structure (compared by identity, so a new one is made only
-    when something changed). `forms[i]` is `_form` of ``params[i].value`` at the last `Optim.init`.
+    Static: part of the optimiser's structure. Two are equal when they own the very same
+    parameters, under the same names, built for the same forms, so a new `Optim` over a
+    model's weights compiles nothing new (with the same optax transformation object).
+    `forms[i]` is `_form` of ``params[i].value`` at the last `Optim.init`.
     """
 
-    __slots__ = ("params", "names", "forms")
+    __slots__ = ("params", "names", "forms", "_key")
 
     def __init__(self, params: tuple[Param, ...], names: tuple[str, ...] = (), forms: tuple = ()) -> None:
         self.params = params
         self.names = names
         self.forms = forms
+        self._key = (tuple(map(id, params)), names, forms)  # the ids stay valid: `params` holds them
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ParamRefs) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
 
 
 class Optim(Module):

@@ -125,3 +125,20 @@ def test_evaluate_accuracy_refuses_integer_labels():
     model, _ = _model()
     with pytest.raises(ValueError, match="evaluate_accuracy: y holds 40 integer class labels"):
         pxi.evaluate_accuracy(model, X[:40], jnp.asarray(LABELS[:40]))
+
+
+def test_a_new_optimiser_over_the_same_weights_compiles_nothing_and_trains_as_the_old_one():
+    """An `Optim` made again (e.g. to reset Adam's moments) with the same optax transformation reuses the step."""
+    tx = optax.adam(1e-3)
+    model = PCMLP([64, 16, 10])
+    pxi.train_supervised(model, pxu.Optim(tx, pxu.Mask(pxnn.LayerParam)(model)), X, Y, inference=SGD)
+    twin = PCMLP([64, 16, 10])
+    for mine, theirs in zip(twin.parameters(pxnn.LayerParam), model.parameters(pxnn.LayerParam)):
+        mine.value = theirs.value
+    with count_compilations() as compiled:
+        fresh = pxu.Optim(tx, pxu.Mask(pxnn.LayerParam)(model))
+        pxi.train_supervised(model, fresh, X, Y, inference=SGD)
+    assert compiled[0] == 0
+    pxi.train_supervised(twin, pxu.Optim(tx, pxu.Mask(pxnn.LayerParam)(twin)), X, Y, inference=SGD)
+    for mine, theirs in zip(twin.parameters(pxnn.LayerParam), model.parameters(pxnn.LayerParam)):
+        np.testing.assert_array_equal(mine.value, theirs.value)
