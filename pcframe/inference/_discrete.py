@@ -11,6 +11,9 @@ import optax
 from ._finite import error_if_not_finite
 from ._strategy import AbstractInference, ActivityEnergy
 
+UNROLL_UP_TO = 8
+"""On a CPU, `DiscreteInference(unroll=None)` writes out loops of at most this many updates."""
+
 
 class DiscreteInference(AbstractInference):
     """Minimise the energy over the free activities with `steps` updates, each sample its own:
@@ -41,6 +44,13 @@ class DiscreteInference(AbstractInference):
     - `step_size`: $\\eta$, multiplying the optimiser's update (1.0 keeps the optimiser's own).
     - `batch_mean`: JPC's convention, activities descend the batch-mean energy (see
       `pcframe.inference.AbstractInference`).
+    - `unroll`: how many updates one iteration of the compiled loop holds, as `jax.lax.scan`'s
+      `unroll` (`True`: the whole loop written out, `1`: a rolled loop). `None` (the default)
+      writes out up to `UNROLL_UP_TO` = 8 updates on a CPU and rolls the loop otherwise:
+      XLA's CPU backend runs convolutions inside a loop several times slower than the same
+      convolutions written out, while a rolled loop compiles in a time independent of $T$.
+      Results are the same either way (to float rounding); unrolling costs compile time
+      roughly proportional to the updates written out.
 
     **Example:**
 
@@ -59,6 +69,7 @@ class DiscreteInference(AbstractInference):
     step_size: float = 1.0
     record_every: int = 1
     batch_mean: bool = False
+    unroll: int | bool | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer is not None and not isinstance(self.optimizer, optax.GradientTransformation):
@@ -77,6 +88,13 @@ class DiscreteInference(AbstractInference):
                 f"DiscreteInference steps must be a non-negative int, got {self.steps!r} "
                 "(or a 0-d integer array: then the number of steps is traced)."
             )
+        if not (
+            self.unroll is None or isinstance(self.unroll, bool) or (isinstance(self.unroll, int) and self.unroll >= 1)
+        ):
+            raise ValueError(
+                f"DiscreteInference unroll must be None (the backend's choice), True, False or a positive int, "
+                f"got {self.unroll!r}."
+            )
         if not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"DiscreteInference record_every must be a positive int, got {self.record_every!r}.")
 
@@ -84,9 +102,18 @@ class DiscreteInference(AbstractInference):
         """The optax transformation of the activities' gradients (before the `step_size` scaling)."""
         return self.optimizer if self.optimizer is not None else optax.sgd(1.0)
 
+    def loop_unroll(self) -> int | bool:
+        """The `unroll` given to `jax.lax.scan`: `unroll`, or the backend's choice when it is `None` (see above)."""
+        if self.unroll is not None:
+            return self.unroll
+        if jax.default_backend() == "cpu" and isinstance(self.steps, int) and self.steps <= UNROLL_UP_TO:
+            return True
+        return 1
+
     def solve(self, energy: ActivityEnergy) -> tuple[list[Any], dict[str, Any]]:
         """`steps` updates from ``energy.initial()``; stats ``steps`` and the recorded traces."""
         tx = self.transformation()
+        unroll = self.loop_unroll()
         recording = self.record_energies or self.record_activities
 
         def update(carry: tuple, _: Any) -> tuple[tuple, Any]:
@@ -106,7 +133,7 @@ class DiscreteInference(AbstractInference):
 
         def recorded_block(carry: tuple, _: Any) -> tuple[tuple, Any]:
             carry, record = body(carry, None)
-            carry, _ = jax.lax.scan(advance, carry, None, self.record_every - 1)
+            carry, _ = jax.lax.scan(advance, carry, None, self.record_every - 1, unroll=unroll)
             return carry, record
 
         z0 = energy.initial()
@@ -116,12 +143,12 @@ class DiscreteInference(AbstractInference):
             return carry[0], {"steps": jnp.asarray(self.steps)}
         if recording and self.record_every > 1:
             blocks, rest = divmod(self.steps, self.record_every)
-            carry, (energies, activities) = jax.lax.scan(recorded_block, carry, None, blocks)
-            carry, _ = jax.lax.scan(advance, carry, None, rest)
+            carry, (energies, activities) = jax.lax.scan(recorded_block, carry, None, blocks, unroll=unroll)
+            carry, _ = jax.lax.scan(advance, carry, None, rest, unroll=unroll)
         elif recording:
-            carry, (energies, activities) = jax.lax.scan(body, carry, None, self.steps)
+            carry, (energies, activities) = jax.lax.scan(body, carry, None, self.steps, unroll=unroll)
         else:
-            carry, _ = jax.lax.scan(advance, carry, None, self.steps)
+            carry, _ = jax.lax.scan(advance, carry, None, self.steps, unroll=unroll)
         stats: dict[str, Any] = {"steps": jnp.asarray(self.steps)}
         if self.record_energies:
             stats["energies"] = energies

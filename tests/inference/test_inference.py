@@ -9,7 +9,10 @@ import pytest
 
 import pcframe.functional as pxf
 import pcframe.inference as pxi
-from pcframe.models import PCMLP
+import pcframe.nn as pxnn
+import pcframe.utils as pxu
+from pcframe.core import RandomKeyGenerator
+from pcframe.models import PCMLP, PCVGG
 from tests.conftest import hand_energy, weights
 
 
@@ -94,3 +97,30 @@ def test_bad_engine_options_are_clear_errors():
         pxi.ODEInference(stepsize_controller=diffrax.ConstantStepSize())
     with pytest.raises(ValueError, match="max_t1 must be positive"):
         pxi.ODEInference(max_t1=0)
+
+
+@pytest.mark.parametrize("unroll", [True, 3])
+def test_an_unrolled_discrete_loop_gives_the_rolled_loops_result(unroll):
+    """`unroll` changes how XLA runs the loop, not what it computes (a conv net, where CPU unrolls by default)."""
+    x = np.random.default_rng(0).normal(size=(8, 1, 8, 8)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    results = []
+    for loop in (1, unroll):
+        model = PCVGG(channels=(1, 4, 4), num_classes=3, image_size=8, rkg=RandomKeyGenerator(0))
+        optim = pxu.Optim(optax.sgd(0.05), pxu.Mask(pxnn.LayerParam)(model))
+        inference = pxi.DiscreteInference(optax.sgd(0.1), 7, unroll=loop, record_energies=True)
+        out = pxi.train_supervised(model, optim, x, y, inference=inference)
+        results.append(([np.asarray(p.value) for p in optim.params], np.asarray(out["inference_energies"])))
+    (rolled, rolled_energies), (unrolled, unrolled_energies) = results
+    np.testing.assert_allclose(unrolled_energies, rolled_energies, rtol=1e-5, atol=1e-6)
+    for a, b in zip(unrolled, rolled):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_default_unrolls_short_loops_on_cpu_only():
+    written_out = jax.default_backend() == "cpu"
+    assert pxi.DiscreteInference(steps=7).loop_unroll() is (True if written_out else 1)
+    assert pxi.DiscreteInference(steps=20).loop_unroll() is 1  # noqa: F632 (an int, not True)
+    assert pxi.DiscreteInference(steps=7, unroll=1).loop_unroll() is 1  # noqa: F632
+    with pytest.raises(ValueError, match="unroll must be"):
+        pxi.DiscreteInference(unroll=0)
