@@ -1,7 +1,7 @@
 """What a finiteness guard costs a hand-written pure-JAX step on XLA's CPU backend (no pcframe).
 
 The packaged steps keep a weight update only if the energy, every gradient and every new
-weight are finite (`pcframe.inference._guard.guarded_update`). This script adds the same
+weight are finite (`pcframe.inference.train_step`'s guard, `pcframe.inference._guard`). This script adds the same
 guard to the hand-written reference step of W0 and W1 and times the variants against the
 unguarded reference, in interleaved rounds:
 

@@ -153,11 +153,8 @@ def build_packaged(w: Workload, weights: Weights, ode: bool = False, name: str |
         return pxi.train_supervised(model, optim_w, x, y, inference=inference)
 
     def lower(x, y):
-        config, hyper = pxi._training.compiled_arguments(
-            inference, metrics=pxi.Metrics(), nudging=None, check_finite=False
-        )
-        pxi._training.reset_activities(model)
-        return pxi._training._pc_step.lower(config, hyper, x, y, model=model, optim_w=optim_w, rkg=px.RKG)
+        mode = pxi.Supervised()
+        return pxi._step._compiled_step.lower(mode, x, y, inference=inference, model=model, optim_w=optim_w, rkg=px.RKG)
 
     engine = "ODEInference" if ode else "DiscreteInference"
     return Variant(name or f"pcframe train_supervised ({engine})", step, lambda: read_weights(model), lower)

@@ -1,5 +1,6 @@
 """Core state model: parameters, modules, random keys, selection, and the split/merge primitive."""
 
+from ._config import Config
 from ._containers import TrackedDict, TrackedList
 from ._module import Module
 from ._param import Param, StaticParam, static
@@ -11,6 +12,7 @@ from ._tree import collect_params, is_param
 from ._walk import freeze
 
 __all__ = [
+    "Config",
     "LeakedTracerError",
     "Mask",
     "Module",

@@ -29,6 +29,7 @@ from typing import Any
 import jax
 from jax.core import Tracer
 
+from ._config import Config, is_hyperparameter
 from ._module import Module
 from ._param import Param
 from ._random import RKG
@@ -36,7 +37,7 @@ from ._tracing import check_write, tracked
 from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
-_ARRAY, _TREE, _OBJECT = object(), object(), object()
+_ARRAY, _TREE, _OBJECT, _CONFIG = object(), object(), object(), object()
 
 
 class StructureKey:
@@ -111,7 +112,7 @@ class Structure:
         self.watched = tuple(walk.watched)
         self.recipes = recipes
         self.n_data = sum(
-            1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] is _TREE else 0
+            1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] in (_TREE, _CONFIG) else 0
             for r in recipes.values()
         )
         self.ref = weakref.ref(self)
@@ -139,7 +140,11 @@ class Structure:
             else:
                 leaves = jax.tree_util.tree_flatten(owner[key], is_leaf=is_stateful)[0]
                 values.extend(leaf for leaf, marker in zip(leaves, kept) if marker is DATA)
-        values.extend(kwargs[name] for name, recipe in self.recipes.items() if recipe[0] is _ARRAY)
+        for name, recipe in self.recipes.items():
+            if recipe[0] is _ARRAY:
+                values.append(kwargs[name])
+            elif recipe[0] is _CONFIG:  # the very object split read (the cache key holds its id): its values
+                values.extend(recipe[4])
         return values
 
     def kwargs(self, data: Sequence[Any]) -> dict[str, Any]:
@@ -149,7 +154,7 @@ class Structure:
         for name, recipe in self.recipes.items():
             if recipe[0] is _ARRAY:
                 kwargs[name] = next(it)
-            elif recipe[0] is _TREE:
+            elif recipe[0] in (_TREE, _CONFIG):
                 kwargs[name] = recipe[1].unflatten([next(it) if leaf is DATA else leaf for leaf in recipe[2]])
             else:
                 kwargs[name] = recipe[1]
@@ -303,6 +308,9 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
             walk.signature.append(("kwarg array", name))
             recipes[name] = (_ARRAY,)
             data.append(value)
+        elif isinstance(value, Config):
+            recipes[name] = _config_recipe(value, name, walk)
+            data.extend(recipes[name][4])
         else:
             leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
             walk.signature.append(("kwarg tree", name, treedef))
@@ -322,6 +330,22 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
         walk.module(module, type(module).__name__)
     structure = Structure(walk, recipes, n_kwargs_params)
     return structure, [p._value for p in structure.params] + walk.slot_values + data
+
+
+def _config_recipe(config: Config, name: str, walk: Walk) -> tuple:
+    """``(_CONFIG, treedef, kept, config, hyperparameters)``: a `Config`'s hyperparameters traced, the rest static."""
+    leaves, treedef = jax.tree_util.tree_flatten(config)
+    walk.signature.append(("kwarg config", name, treedef))
+    kept, hyperparameters = [], []
+    for leaf in leaves:
+        if is_hyperparameter(leaf):
+            walk.signature.append(("data",))
+            hyperparameters.append(leaf)
+            kept.append(DATA)
+        else:
+            walk.signature.append(("static leaf", freeze(leaf)))
+            kept.append(leaf)
+    return (_CONFIG, treedef, kept, config, hyperparameters)
 
 
 def merge(structure: Structure, updates: dict[int, Any] | Sequence[Any]) -> None:

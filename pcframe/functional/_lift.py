@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 
+from ..core._config import Config
 from ..core._module import Module
 from ..core._param import Param
 from ..core._selection import Mask
@@ -45,12 +46,13 @@ def structure_cache_key(kwargs: dict[str, Any]) -> tuple | None:
     """A key under which the structure of `kwargs` may be reused, or `None` when it must be split again.
 
     Valid while no module changes structurally (the global structure version) for
-    keyword arguments that are modules (by identity) or bare arrays (their values
-    are read afresh on every call).
+    keyword arguments that are modules or `Config`s (by identity: a `Config` is
+    immutable, and the structure holds it) or bare arrays (their values are read
+    afresh on every call).
     """
     parts = []
     for name, value in kwargs.items():
-        if isinstance(value, Module):
+        if isinstance(value, (Module, Config)):
             parts.append((name, id(value)))
         elif isinstance(value, ARRAYS):
             parts.append((name, None))

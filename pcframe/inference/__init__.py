@@ -20,14 +20,15 @@ from ._energy import (
 )
 from ._errors import ErrorEnergy, ErrorInference
 from ._evaluation import evaluate_accuracy, infer_input, predict
-from ._gradients import activity_grad, activity_vector_field, param_grad
-from ._hybrid import AmortiserInputs, default_pairs, train_hybrid
-from ._incremental import train_incremental
+from ._gradients import activity_grad, activity_vector_field, param_grad, value_grad_and_layers
+from ._hybrid import AmortiserInputs, Hybrid, default_pairs, train_hybrid
+from ._incremental import Incremental, train_incremental
 from ._init import init_random
 from ._metrics import Metrics, accuracy
 from ._nudging import Nudging
+from ._step import Learned, TrainingMode, train_step
 from ._strategy import AbstractInference, ActivityEnergy, sample_rms, split_hyperparameters, worst_sample_rms
-from ._training import train_supervised, train_unsupervised
+from ._training import Supervised, Unsupervised, train_supervised, train_unsupervised
 
 __all__ = [
     "AbstractInference",
@@ -35,6 +36,9 @@ __all__ = [
     "AmortiserInputs",
     "BATCHED",
     "FREE",
+    "Hybrid",
+    "Incremental",
+    "Learned",
     "DiscreteInference",
     "EnergyFunction",
     "ErrorEnergy",
@@ -42,6 +46,9 @@ __all__ = [
     "Metrics",
     "Nudging",
     "ODEInference",
+    "Supervised",
+    "TrainingMode",
+    "Unsupervised",
     "accuracy",
     "activity_grad",
     "activity_vector_field",
@@ -60,7 +67,9 @@ __all__ = [
     "split_hyperparameters",
     "train_hybrid",
     "train_incremental",
+    "train_step",
     "train_supervised",
     "train_unsupervised",
+    "value_grad_and_layers",
     "worst_sample_rms",
 ]

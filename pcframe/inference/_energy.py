@@ -129,7 +129,7 @@ def init_forward_energy(model: EnergyModule, x: Any = None, y: Any = None) -> tu
     """`init_forward`'s feedforward initialisation and the per-layer energies right after it, from one pass.
 
     Unlike `init_forward` it does not clear the activities first: inside a compiled step they
-    were cleared before the call (`reset_activities`), so the batch size may change.
+    enter a compiled step as `None` (declared with ``jit(overwrites=...)``), so the batch size may change.
 
     **Returns:** ``(predictions, per_layer)``, as from `init_forward` and `batch_energy`.
     """

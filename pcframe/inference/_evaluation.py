@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import equinox as eqx
-
 from ..core._random import RKG, RandomKeyGenerator
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
-from ..pc._vode import Vode
+from ..pc._vode import Vode, VodeParam
 from ._energy import forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
-from ._strategy import AbstractInference, cached_split
-from ._training import checked_batches, reset_activities
+from ._step import check_batches
+from ._strategy import AbstractInference
+
+_ACTIVITIES = VodeParam | VodeParam.Cache
+"""What a feedforward pass or a random initialisation sets before reading: the compiled calls take none of it."""
 
 
-@jit()
+@jit(overwrites=_ACTIVITIES)
 def _predict(x: Any, *, model: EnergyModule) -> Any:
     return init_forward(model, x)
 
 
-@jit()
+@jit(overwrites=_ACTIVITIES)
 def _accuracy(x: Any, y: Any, *, model: EnergyModule) -> Any:
     return accuracy(init_forward(model, x), y)
 
@@ -37,8 +38,7 @@ def predict(model: EnergyModule, x: Any) -> Any:
 
     **Example:** ``logits = predict(model, x_test)``
     """
-    checked_batches("predict", x=x)
-    reset_activities(model)
+    check_batches("predict", x=x)
     return _predict(x, model=model)
 
 
@@ -59,17 +59,16 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
 
     **Example:** ``acc = evaluate_accuracy(model, x_test, one_hot(y_test, 10))``
     """
-    checked_batches("evaluate_accuracy", x=x, y=y)
-    reset_activities(model)
+    check_batches("evaluate_accuracy", x=x, y=y)
     return _accuracy(x, y, model=model)
 
 
-@jit(static_argnums=(0, 3))
+@jit(static_argnums=1, overwrites=_ACTIVITIES)
 def _infer_input(
-    structure: Any, hyper: Any, y: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator
+    y: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator, inference: AbstractInference
 ) -> tuple:
     init_random(model, None, y, sigma=sigma, rkg=rkg)
-    eqx.combine(hyper, structure).infer(model, None)
+    inference.infer(model, None)
     return node.h.value, forward(model, None, None)
 
 
@@ -109,6 +108,5 @@ def infer_input(
             "infer_input needs a model with a free input layer (e.g. PCMLP(..., free_input=True)) or the free "
             f"input node as input_node=...; {type(model).__name__} has none."
         )
-    hyper, structure = cached_split(inference)
-    reset_activities(model)
-    return _infer_input(structure, hyper, y, float(sigma), model=model, node=node, rkg=rkg)
+    check_batches("infer_input", y=y)
+    return _infer_input(y, float(sigma), model=model, node=node, rkg=rkg, inference=inference)

@@ -14,8 +14,20 @@ from ._energy import FREE, EnergyFunction, _batch_energy
 from ._strategy import ActivityEnergy
 
 
-def value_grad_and_layers(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any, Any]:
-    """``(F, per_layer, grads)``: the batch energy, its per-node terms and its gradient w.r.t. `wrt`."""
+def value_grad_and_layers(model: EnergyModule, x: Any = None, wrt: Any = LayerParam) -> tuple[Any, Any, Any]:
+    """``(F, per_layer, grads)``: the batch energy $\\mathcal{F} = \frac1N\\sum_i F_i$, its per-node terms, its gradient.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` whose activities are set (e.g. after inference).
+    - `x`: the input batch (`None` for a free input layer).
+    - `wrt`: filter of the parameters to differentiate (default: the weights, `LayerParam`).
+
+    **Returns:** the energy, the batch mean of each node's energy (in `iter_vodes` order), and
+    the gradient tree (``optim.step(model, grads)`` takes it).
+
+    **Example:** ``energy, per_layer, grads = value_grad_and_layers(model, x)``
+    """
     with step(model, clear_params=VodeParam.Cache):
         (value, (per_layer, _)), grads = value_and_grad(Mask(wrt, (False, True)), has_aux=True)(_batch_energy)(
             x, None, model=model

@@ -1,4 +1,12 @@
-"""The guarded weight update: a step whose energy, gradients or new weights are not finite changes nothing."""
+"""The guard of a training step: a step whose energy, gradients or new weights are not finite changes nothing.
+
+The step skeleton (`train_step`) takes a `snapshot` of every optimiser's weights and state,
+lets the mode take its weight steps, and keeps them only where everything is finite,
+$\theta' = \theta_\text{new}$ if all finite, else $\theta$ (`keep_only_if`: one `jnp.where` per
+array). Checking the new weights too catches a float16 weight that overflows under Adam, which a
+check of the updates alone (optax's `apply_if_finite`) would miss. What the guard costs a
+hand-written step is measured by ``benchmarks/guard_cost.py`` (see ``benchmarks/README.md``).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +21,9 @@ from ..utils._optim import Optim
 
 
 def gradient_values(grads: Any) -> list[Any]:
-    """The gradient arrays held by the `Param`s of a gradient tree."""
-    return [g.value for g in jax.tree_util.tree_leaves(grads, is_leaf=is_param) if isinstance(g, Param)]
+    """The gradient arrays of a gradient tree (the values of its `Param`s; other leaves as they are)."""
+    leaves = jax.tree_util.tree_leaves(grads, is_leaf=is_param)
+    return [g.value if isinstance(g, Param) else g for g in leaves if not (isinstance(g, Param) and g.value is None)]
 
 
 def all_finite(*values: Any) -> Any:
@@ -29,39 +38,6 @@ def all_finite(*values: Any) -> Any:
     leaves = jax.tree_util.tree_leaves(values)
     sums = [jnp.sum(leaf, dtype=jnp.promote_types(jnp.result_type(leaf), jnp.float32)) for leaf in leaves]
     return jnp.isfinite(sum(sums))
-
-
-def guarded_update(updates: list[tuple[Optim, Any, Any]], finite: Any) -> Any:
-    r"""Take every ``optim.step(module, grads)``; undo them all unless everything stays finite.
-
-    The update is kept when `finite` (energy and gradients finite) holds and every new
-    weight is finite: $\theta' = \theta_\text{new}$ if all finite, else $\theta$ (the optimiser
-    states likewise), so a float16 weight that overflows under Adam is caught too. A
-    `jnp.where` per array; finiteness is one sum per array (see `all_finite`).
-
-    Measured on XLA's CPU backend with the same guard written into a hand-written pure-JAX
-    step (``benchmarks/guard_cost.py``): it costs 1.2-1.46x on W0 (2-32-32-2) across runs and
-    1.04-1.08x on W1 (784-128-128-10). The selects themselves cost nothing measurable; a
-    predicate computed by reductions, on which every update then depends, does, through how
-    XLA's CPU runtime schedules the step (see ``benchmarks/README.md``). A `lax.cond`
-    around the update measured slower (XLA copies the branch outputs), and a check of the
-    updates only (optax's `apply_if_finite`) would miss a float16 weight that overflows.
-
-    **Arguments:**
-
-    - `updates`: ``(optim, module, grads)`` triples, as for `Optim.step`.
-    - `finite`: a boolean scalar, `False` to skip the update whatever the new weights.
-
-    **Returns:** the boolean scalar actually applied (`finite` and new weights finite).
-
-    **Example:** ``finite = guarded_update([(optim_w, model, grads)], all_finite(energy, grads))``
-    """
-    saved = snapshot([optim for optim, _, _ in updates])
-    for optim, module, grads in updates:
-        optim.step(module, grads)
-    finite = finite & all_finite([p.value for optim, _, _ in updates for p in optim.params])
-    keep_only_if(finite, saved)
-    return finite
 
 
 def snapshot(optims: list[Optim]) -> list[tuple[Param, Any]]:

@@ -33,15 +33,15 @@ its cross-entropy.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from ..functional._grad import value_and_grad
-from ..functional._jit import jit
 from ..functional._vmap import vmap
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
@@ -50,19 +50,10 @@ from ..utils._mask import Mask
 from ..utils._optim import Optim
 from ..utils._step import step
 from ._energy import BATCHED, batch_energy, init_forward, init_forward_energy, output_loss
-from ._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ._gradients import value_grad_and_layers
-from ._guard import all_finite, gradient_values, guarded_update
-from ._metrics import Metrics, without_unasked
+from ._metrics import Metrics, inference_metrics
+from ._step import Learned, TrainingMode, train_step
 from ._strategy import AbstractInference
-from ._training import (
-    _STAGES,
-    check_step_arguments,
-    compiled_arguments,
-    inference_metrics,
-    optional_metrics,
-    reset_activities,
-)
 
 
 class AmortiserInputs(enum.Enum):
@@ -155,55 +146,66 @@ def _amortiser_grads(amortiser: EnergyModule, y: Any, targets: list[Any]) -> tup
     return value, grads["model"]
 
 
-@jit(static_argnums=0)
-def _hybrid_step(
-    config: Any,
-    hyper: Any,
-    y: Any,
-    x: Any,
-    *,
-    generator: EnergyModule,
-    amortiser: EnergyModule,
-    optim_g: Optim,
-    optim_a: Optim,
-) -> dict:
-    step_config, latents_at, guesses_at, inputs = config
-    inference = step_config.strategy(hyper)
-    init_forward(amortiser, y, x)
-    amortiser_nodes, generator_nodes = list(amortiser.iter_vodes()), list(generator.iter_vodes())
-    guesses = [amortiser_nodes[i].h.value for i in guesses_at]
-    _, feedforward = init_forward_energy(generator, x, y)
-    for i, guess in zip(latents_at, guesses):
-        generator_nodes[i].h.value = guess
-    _, amortised = batch_energy(generator, x)
-    stats = inference.infer(generator, x)
-    energy, per_layer, grads_g = value_grad_and_layers(generator, x, LayerParam)
-    targets = {j: generator_nodes[i].h.value for i, j in zip(latents_at, guesses_at)}
-    if inputs is AmortiserInputs.OWN_GUESSES:
-        amortiser_energy, grads_a = _amortiser_grads(
-            amortiser, y, [targets.get(j, node.h.value) for j, node in enumerate(amortiser_nodes)]
-        )
-    else:
-        for j, target in targets.items():
-            amortiser_nodes[j].h.value = target
-        amortiser_energy, _, grads_a = value_grad_and_layers(amortiser, y, LayerParam)
-    flat_g, flat_a = gradient_values(grads_g), gradient_values(grads_a)
-    finite = all_finite(energy, amortiser_energy, flat_g, flat_a)
-    report = nonfinite_report(generator, [feedforward, per_layer], grads_g) if step_config.check_finite else None
-    finite = guarded_update([(optim_g, generator, grads_g), (optim_a, amortiser, grads_a)], finite)
-    out = {
-        "loss": output_loss(generator, feedforward),
-        "amortised_energy": sum(amortised),
-        "energy": energy,
-        "energies": per_layer,
-        "amortiser_energy": amortiser_energy,
-        "finite": finite,
-        **inference_metrics(stats),
-    }
-    out.update(optional_metrics(step_config.metrics, generator, optim_g, flat_g))
-    if report is not None:
-        out[REPORT] = report
-    return without_unasked(out, step_config.metrics)
+@dataclasses.dataclass(frozen=True)
+class Hybrid(TrainingMode):
+    """Amortised initialisation, generator inference, both networks learn (see the module docstring).
+
+    **Arguments:**
+
+    - `latents`: positions (in ``generator.iter_vodes()``) of the generator's nodes the amortiser guesses.
+    - `guesses`: positions (in ``amortiser.iter_vodes()``) of the amortiser's nodes guessing them, paired by order.
+    - `amortiser_inputs`: what the amortiser learns from (`AmortiserInputs`).
+    - `metrics`, `check_finite`: see `TrainingMode` (metrics and report of the generator).
+    """
+
+    latents: tuple[int, ...] = ()
+    guesses: tuple[int, ...] = ()
+    amortiser_inputs: AmortiserInputs = AmortiserInputs.OWN_GUESSES
+
+    name: ClassVar[str] = "train_hybrid"
+
+    def learn(
+        self,
+        inference: AbstractInference,
+        x: Any,
+        y: Any,
+        *,
+        generator: EnergyModule,
+        amortiser: EnergyModule,
+        optim_g: Optim,
+        optim_a: Optim,
+    ) -> Learned:
+        """The amortiser's guess, generator inference from it, one step of each network."""
+        init_forward(amortiser, y, x)
+        amortiser_nodes, generator_nodes = list(amortiser.iter_vodes()), list(generator.iter_vodes())
+        guesses = [amortiser_nodes[i].h.value for i in self.guesses]
+        _, feedforward = init_forward_energy(generator, x, y)
+        for i, guess in zip(self.latents, guesses):
+            generator_nodes[i].h.value = guess
+        _, amortised = batch_energy(generator, x)
+        stats = inference.infer(generator, x)
+        energy, per_layer, grads_g = value_grad_and_layers(generator, x, LayerParam)
+        targets = {j: generator_nodes[i].h.value for i, j in zip(self.latents, self.guesses)}
+        if self.amortiser_inputs is AmortiserInputs.OWN_GUESSES:
+            amortiser_energy, grads_a = _amortiser_grads(
+                amortiser, y, [targets.get(j, node.h.value) for j, node in enumerate(amortiser_nodes)]
+            )
+        else:
+            for j, target in targets.items():
+                amortiser_nodes[j].h.value = target
+            amortiser_energy, _, grads_a = value_grad_and_layers(amortiser, y, LayerParam)
+        optim_g.step(generator, grads_g)
+        optim_a.step(amortiser, grads_a)
+        metrics = {
+            "loss": output_loss(generator, feedforward),
+            "amortised_energy": sum(amortised),
+            "energy": energy,
+            "energies": per_layer,
+            "amortiser_energy": amortiser_energy,
+            **inference_metrics(stats),
+        }
+        finite = [energy, amortiser_energy, grads_g, grads_a]
+        return Learned(metrics, finite, generator, optim_g, grads_g, (generator, [feedforward, per_layer], grads_g))
 
 
 def check_pair(generator: Any, amortiser: Any, latents: Sequence[Vode], guesses: Sequence[Vode]) -> None:
@@ -267,7 +269,6 @@ def train_hybrid(
     out = train_hybrid(generator, amortiser, optim_g, optim_a, images, inference=ODEInference())
     ```
     """
-    check_step_arguments(generator, {"optim_g": optim_g, "optim_a": optim_a}, inference, metrics)
     if y is None:
         raise ValueError("train_hybrid needs the observation batch y.")
     if not isinstance(amortiser_inputs, AmortiserInputs):
@@ -280,13 +281,13 @@ def train_hybrid(
     if latents is None or guesses is None:
         latents, guesses = default_pairs(generator, amortiser)
     check_pair(generator, amortiser, latents, guesses)
-    step_config, hyper = compiled_arguments(inference, metrics=metrics, check_finite=bool(check_finite))
-    config = (
-        step_config,
+    mode = Hybrid(
+        metrics,
+        bool(check_finite),
         _positions(generator, latents, "latent"),
         _positions(amortiser, guesses, "guess"),
         amortiser_inputs,
     )
-    reset_activities(generator, amortiser)
-    out = _hybrid_step(config, hyper, y, x, generator=generator, amortiser=amortiser, optim_g=optim_g, optim_a=optim_a)
-    return raise_if_not_finite(out, generator, _STAGES, "train_hybrid") if check_finite else out
+    return train_step(
+        mode, x, y, inference=inference, generator=generator, amortiser=amortiser, optim_g=optim_g, optim_a=optim_a
+    )

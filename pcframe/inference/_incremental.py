@@ -10,7 +10,8 @@ $$z_{i,t+1} = z_{i,t} - \\eta_z \\partial_{z_i} F_i(z_t, \\theta_t), \\qquad
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -18,24 +19,13 @@ import optax
 
 from ..core._state import assign
 from ..functional._flow import scan
-from ..functional._jit import jit
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
 from ._discrete import DiscreteInference
 from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
-from ._finite import REPORT, nonfinite_report, raise_if_not_finite
-from ._guard import all_finite, keep_only_if, snapshot
-from ._metrics import Metrics, accuracy, without_unasked
-from ._training import (
-    _STAGES,
-    StepConfig,
-    check_step_arguments,
-    checked_batches,
-    compiled_arguments,
-    optional_metrics,
-    reset_activities,
-)
+from ._metrics import Metrics, accuracy
+from ._step import Learned, TrainingMode, train_step
 
 
 def _incremental_update(
@@ -66,36 +56,38 @@ def _trained_weights(model: EnergyModule, x: Any, optim_w: Optim) -> list[Any]:
     return [p for p in optim_w.params if id(p) in in_energy]
 
 
-@jit(static_argnums=0)
-def _ipc_step(config: StepConfig, hyper: list, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> dict:
-    inference = config.strategy(hyper)
-    predictions, feedforward = init_forward_energy(model, x, y)
-    metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
-    if config.metrics.accuracy:
-        metrics["accuracy"] = accuracy(predictions, y)
-    saved = snapshot([optim_w])
+@dataclasses.dataclass(frozen=True)
+class Incremental(TrainingMode):
+    """Incremental PC: ``inference.steps`` joint updates of the activities and the weights (module docstring).
 
-    def body(t: Any, carry: tuple[Any, list[Any]], *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
-        tx_state, energy, grads = _incremental_update(inference, carry[0], x, model, optim_w)
-        return (tx_state, grads), energy  # only the last step's weight gradients are kept
+    **Arguments:**
 
-    tx_state = inference.transformation().init([p.value for p in model.parameters(FREE)])
-    no_grads = [jnp.zeros_like(p.value) for p in _trained_weights(model, x, optim_w)]
-    (_, last), energies = scan(body, xs=jnp.arange(inference.steps))((tx_state, no_grads), model=model, optim_w=optim_w)
-    energy, per_layer = batch_energy(model, x)
-    finite = all_finite(energy, energies, [p.value for p in optim_w.params])
-    if config.check_finite:
-        metrics[REPORT] = nonfinite_report(model, [feedforward, per_layer], {})
-    keep_only_if(finite, saved)  # a batch whose energy or weights end up not finite changes nothing
-    metrics.update(
-        energy=energy,
-        energies=per_layer,
-        inference_energies=energies,
-        steps=jnp.asarray(inference.steps),
-        finite=finite,
-    )
-    metrics.update(optional_metrics(config.metrics, model, optim_w, last))
-    return without_unasked(metrics, config.metrics)
+    - `metrics`, `check_finite`: see `TrainingMode`.
+    """
+
+    name: ClassVar[str] = "train_incremental"
+
+    def learn(self, inference: DiscreteInference, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> Learned:
+        """Feedforward start, then `inference.steps` joint updates; the weights step with `optim_w` at each one."""
+        predictions, feedforward = init_forward_energy(model, x, y)
+        metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
+        if self.metrics.accuracy:
+            metrics["accuracy"] = accuracy(predictions, y)
+
+        def body(t: Any, carry: tuple[Any, list[Any]], *, model: EnergyModule, optim_w: Optim) -> tuple[Any, Any]:
+            tx_state, energy, grads = _incremental_update(inference, carry[0], x, model, optim_w)
+            return (tx_state, grads), energy  # only the last step's weight gradients are kept
+
+        tx_state = inference.transformation().init([p.value for p in model.parameters(FREE)])
+        no_grads = [jnp.zeros_like(p.value) for p in _trained_weights(model, x, optim_w)]
+        (_, last), energies = scan(body, xs=jnp.arange(inference.steps))(
+            (tx_state, no_grads), model=model, optim_w=optim_w
+        )
+        energy, per_layer = batch_energy(model, x)
+        metrics.update(
+            energy=energy, energies=per_layer, inference_energies=energies, steps=jnp.asarray(inference.steps)
+        )
+        return Learned(metrics, [energy, energies], model, optim_w, last, (model, [feedforward, per_layer], {}))
 
 
 def train_incremental(
@@ -128,7 +120,6 @@ def train_incremental(
 
     **Example:** ``train_incremental(model, optim_w, x, y, inference=DiscreteInference(step_size=0.1, steps=20))``
     """
-    check_step_arguments(model, {"optim_w": optim_w}, inference, metrics)
     if not isinstance(inference, DiscreteInference):
         raise TypeError(
             "train_incremental updates the weights at every inference step, so it needs a DiscreteInference "
@@ -139,8 +130,4 @@ def train_incremental(
             f"train_incremental: give the number of joint steps as a Python int, got {inference.steps!r} "
             "(the weights move once per step, in a compiled loop of that length)."
         )
-    checked_batches("train_incremental", x=x, y=y)
-    config, hyper = compiled_arguments(inference, metrics=metrics, check_finite=bool(check_finite))
-    reset_activities(model)
-    out = _ipc_step(config, hyper, x, y, model=model, optim_w=optim_w)
-    return raise_if_not_finite(out, model, _STAGES, "train_incremental") if check_finite else out
+    return train_step(Incremental(metrics, bool(check_finite)), x, y, inference=inference, model=model, optim_w=optim_w)

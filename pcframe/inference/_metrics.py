@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core._param import Param
+from ._energy import FREE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,3 +80,21 @@ def accuracy(predictions: Any, targets: Any) -> Any:
             "((predict(model, x) > threshold) == y).mean()."
         )
     return jnp.mean(jnp.argmax(predictions, axis=-1) == jnp.argmax(targets, axis=-1))
+
+
+def inference_metrics(stats: dict[str, Any]) -> dict[str, Any]:
+    """A strategy's stats as step metrics: recorded traces renamed so they cannot replace the step's own ``energies``."""
+    renamed = {"energies": "inference_energies", "activities": "inference_activities"}
+    return {renamed.get(k, k): v for k, v in stats.items()}
+
+
+def optional_metrics(asked: Metrics, model: Any, optim: Any, grads: list[Any]) -> dict[str, Any]:
+    """The optional metrics `asked` for: norms of the free activities, the weights (after the update), the gradients."""
+    metrics = {}
+    if asked.activity_norms:
+        metrics["activity_norms"] = l2_norms(param_values(tuple(model.parameters(FREE))))
+    if asked.param_norms:
+        metrics["param_norms"] = l2_norms(param_values(optim.params))
+    if asked.grad_norms:
+        metrics["grad_norms"] = l2_norms(grads)
+    return metrics

@@ -1,6 +1,6 @@
 """The open base class of inference strategies, and the energy a strategy descends.
 
-A strategy is an `equinox.Module` (like a diffrax solver): its float and array
+A strategy is a `pcframe.core.Config` (an equinox module, like a diffrax solver): its float and array
 fields are *hyperparameters*, traced when the strategy is used by a compiled
 training step, so a sweep over step sizes or tolerances, or a new strategy of the
 same structure built every step, compiles nothing new; its other fields (ints,
@@ -28,21 +28,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..core._config import Config, is_hyperparameter
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import VodeParam
 from ._energy import FREE, EnergyFunction
 
 
-def _is_hyperparameter(value: Any) -> bool:
-    return eqx.is_array(value) or (isinstance(value, float) and not isinstance(value, bool))
-
-
 def split_hyperparameters(strategy: Any) -> tuple[Any, Any]:
     """``(hyperparameters, structure)``: the float/array fields of `strategy`, and the rest.
 
-    ``eqx.combine(hyperparameters, structure)`` gives the strategy back; the first part
-    is traced by a compiled step, the second is its static (hashable) argument.
+    ``eqx.combine(hyperparameters, structure)`` gives the strategy back. A compiled step does
+    this split itself when the strategy is passed by keyword (see `pcframe.core.Config`).
 
     **Arguments:**
 
@@ -52,27 +49,7 @@ def split_hyperparameters(strategy: Any) -> tuple[Any, Any]:
 
     **Example:** ``hyper, structure = split_hyperparameters(DiscreteInference(step_size=0.1))``
     """
-    return eqx.partition(strategy, _is_hyperparameter)
-
-
-_SPLITS: dict[int, tuple] = {}
-_MAX_SPLITS = 64
-
-
-def cached_split(strategy: Any) -> tuple[Any, Any]:
-    """`split_hyperparameters`, made once per strategy object (strategies are immutable equinox modules).
-
-    The hyperparameters come back as device arrays, so a repeated call transfers nothing.
-    The cache holds the strategy itself, so an id is never taken for another object's.
-    """
-    found = _SPLITS.get(id(strategy))
-    if found is None or found[0] is not strategy:
-        hyper, structure = split_hyperparameters(strategy)
-        hyper = jax.tree_util.tree_map(jnp.asarray, hyper)
-        if len(_SPLITS) >= _MAX_SPLITS:
-            _SPLITS.clear()
-        found = _SPLITS[id(strategy)] = (strategy, hyper, structure)
-    return found[1], found[2]
+    return eqx.partition(strategy, is_hyperparameter)
 
 
 def sample_rms(tree: Any) -> Any:
@@ -187,7 +164,7 @@ def _is_traced(model: EnergyModule, x: Any) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values))
 
 
-class AbstractInference(eqx.Module):
+class AbstractInference(Config):
     """Base class of inference strategies: subclass it and implement `solve`.
 
     A strategy moves the free activities of a model (initialised, output clamped)
@@ -259,8 +236,7 @@ class AbstractInference(eqx.Module):
         """
         if _is_traced(model, x):
             return self.infer(model, x)
-        hyper, structure = cached_split(self)
-        return _run_compiled(structure, hyper, x, model=model)
+        return _run_compiled(x, model=model, inference=self)
 
 
 def checked_solution(strategy: AbstractInference, energy_fn: EnergyFunction, result: Any) -> tuple[Any, dict]:
@@ -298,6 +274,6 @@ def checked_solution(strategy: AbstractInference, energy_fn: EnergyFunction, res
     return z, stats
 
 
-@jit(static_argnums=0)
-def _run_compiled(structure: Any, hyper: Any, x: Any, *, model: EnergyModule) -> dict[str, Any]:
-    return eqx.combine(hyper, structure).infer(model, x)
+@jit()
+def _run_compiled(x: Any, *, model: EnergyModule, inference: AbstractInference) -> dict[str, Any]:
+    return inference.infer(model, x)
