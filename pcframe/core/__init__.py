@@ -5,6 +5,7 @@ from ._containers import TrackedDict, TrackedList
 from ._module import Module
 from ._param import Param, StaticParam, static
 from ._random import RKG, RandomKeyGenerator, RandomKeyParam
+from ._refs import ParamRefs
 from ._selection import Mask, as_predicate, m
 from ._state import Structure, StructureKey, merge, split
 from ._tracing import LeakedTracerError
@@ -17,6 +18,7 @@ __all__ = [
     "Mask",
     "Module",
     "Param",
+    "ParamRefs",
     "RKG",
     "RandomKeyGenerator",
     "RandomKeyParam",

@@ -37,7 +37,7 @@ from ._tracing import check_write, tracked
 from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
-_ARRAY, _TREE, _OBJECT, _CONFIG = object(), object(), object(), object()
+_ARRAY, _TREE, _OBJECT, _CONFIG, _MODULE = object(), object(), object(), object(), object()
 
 
 class StructureKey:
@@ -106,7 +106,7 @@ class Structure:
         self.params = tuple(walk.params)
         self.n_kwargs_params = n_kwargs_params  # params[n_kwargs_params:] come from the implicit modules only
         self.paths = tuple(walk.paths)
-        self.modules = tuple(walk.modules)
+        self.module_dicts = tuple(module.__dict__ for module in walk.modules)  # not the modules: held weakly
         self.containers = tuple(walk.containers)
         self.slots = tuple(walk.slots)
         self.watched = tuple(walk.watched)
@@ -154,6 +154,8 @@ class Structure:
         for name, recipe in self.recipes.items():
             if recipe[0] is _ARRAY:
                 kwargs[name] = next(it)
+            elif recipe[0] is _MODULE:
+                kwargs[name] = recipe[1]()
             elif recipe[0] in (_TREE, _CONFIG):
                 kwargs[name] = recipe[1].unflatten([next(it) if leaf is DATA else leaf for leaf in recipe[2]])
             else:
@@ -243,7 +245,7 @@ def _restore_slots(slots: Sequence[tuple], originals: Sequence[Any]) -> None:
 
 def _snapshot(structure: Structure) -> tuple:
     return (
-        [(m, dict(m.__dict__)) for m in structure.modules],
+        [(state, dict(state)) for state in structure.module_dicts],
         [(c, list(c) if isinstance(c, list) else dict(c)) for c in structure.containers],
         [(p, {k: v for k, v in p.__dict__.items() if k != VALUE}) for p in structure.params],
     )
@@ -251,9 +253,9 @@ def _snapshot(structure: Structure) -> tuple:
 
 def _restore(snapshot: tuple) -> None:
     modules, containers, params = snapshot
-    for module, state in modules:
-        module.__dict__.clear()
-        module.__dict__.update(state)
+    for attributes, state in modules:
+        attributes.clear()
+        attributes.update(state)
     for container, state in containers:
         if isinstance(container, list):
             list.__setitem__(container, slice(None), state)
@@ -303,7 +305,7 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
         if isinstance(value, Module):
             walk.signature.append(("kwarg module", name))
             walk.module(value, name)
-            recipes[name] = (_OBJECT, value)
+            recipes[name] = (_MODULE, weakref.ref(value))  # a cached structure must not keep the model alive
         elif isinstance(value, ARRAYS):
             walk.signature.append(("kwarg array", name))
             recipes[name] = (_ARRAY,)
@@ -328,6 +330,7 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
     for module in (RKG,) if implicit is None else implicit:
         walk.signature.append(("implicit",))
         walk.module(module, type(module).__name__)
+    walk.close()
     structure = Structure(walk, recipes, n_kwargs_params)
     return structure, [p._value for p in structure.params] + walk.slot_values + data
 

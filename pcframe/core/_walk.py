@@ -19,6 +19,7 @@ from ._containers import TrackedDict, TrackedList
 from ._identity import ById
 from ._module import Module, is_dynamic
 from ._param import Param, StaticParam
+from ._refs import ParamRefs
 from ._tree import keystr
 
 VALUE = "_value"
@@ -78,6 +79,7 @@ class Walk:
         self.slots: list[tuple] = []
         self.slot_values: list[Any] = []
         self.watched: list[tuple] = []
+        self.refs: list[ParamRefs] = []
 
     def _first_visit(self, obj: Any, index: dict[int, int], seen: list[Any], kind: str) -> bool:
         """Register `obj` in `seen`; a second visit records ``("shared <kind>", position)`` instead and is False."""
@@ -121,7 +123,14 @@ class Walk:
             self.signature.append(("static leaf", freeze(value)))
 
     def static(self, value: Any, owner: dict, key: str) -> Any:
-        """`freeze(value)`; a value that can be edited in place unseen (a list in a tuple, a dataclass) is watched."""
+        """`freeze(value)`; a value that can be edited in place unseen (a list in a tuple, a dataclass) is watched.
+
+        A `ParamRefs` stands for its `signature()` here, and for the positions of its parameters at the
+        end of the walk (`close`).
+        """
+        if isinstance(value, ParamRefs):
+            self.refs.append(value)
+            return ("param refs", len(self.refs) - 1, freeze(value.signature()))
         frozen = freeze(value)
         if editable(value):
             self.watched.append((owner, key, frozen))
@@ -160,6 +169,12 @@ class Walk:
         count = sum(leaf is DATA for leaf in kept) if owner is not None else 0
         if count:
             self.slots.append((owner, key, treedef, kept, count))
+
+    def close(self) -> None:
+        """Record, for each `ParamRefs` met, where its parameters are among those walked (by identity if not walked)."""
+        for refs in self.refs:
+            places = tuple(self.param_index.get(id(p), ById(p)) for p in refs.params)
+            self.signature.append(("param refs at", places))
 
     def array(self, array: Any, owner: Any, key: Any) -> None:
         if owner is None:  # only under a container that has no owner itself: a constant of the trace

@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 
+from ..core._module import Module
 from ..core._selection import as_predicate, filter_text
 from ..core._state import Structure, StructureKey, merge, split
 from ..core._tracing import serialised
@@ -91,12 +92,23 @@ class _StatefulJit:
             structure, values = split(kwargs)
             overwritten = self._overwritten(structure)
             if cache_key is not None:
-                if len(self._structures) >= _MAX_CACHED_STRUCTURES:
-                    self._structures.clear()
-                self._structures[cache_key] = (structure, overwritten)
+                self._remember(cache_key, (structure, overwritten), kwargs)
         for i in overwritten:
             values[i] = None
         return structure, values
+
+    def _remember(self, cache_key: tuple, entry: tuple, kwargs: dict[str, Any]) -> None:
+        """Cache `entry` under `cache_key` (which holds the ids of the keyword modules) while those modules live.
+
+        The structure holds the modules weakly; when one is collected, its entries go (before its
+        id can be given to another object), so the cache keeps no model alive.
+        """
+        if len(self._structures) >= _MAX_CACHED_STRUCTURES:
+            self._structures.clear()
+        self._structures[cache_key] = entry
+        for value in kwargs.values():
+            if isinstance(value, Module):
+                weakref.finalize(value, self._structures.pop, cache_key, None)
 
     def _overwritten(self, structure: Structure) -> tuple[int, ...]:
         """Positions of the parameters the function declares it overwrites (refused when the filter matches none)."""

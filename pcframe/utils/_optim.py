@@ -10,6 +10,7 @@ import optax
 
 from ..core._module import Module
 from ..core._param import GRADIENT_OF, Param, StaticParam
+from ..core._refs import ParamRefs
 from ..core._state import assign
 from ..core._tree import collect_params, is_param, keystr, param_paths
 
@@ -39,28 +40,24 @@ class OptimState(Param):
     """The `Param` holding an optimiser's optax state."""
 
 
-class _ParamRefs:
+class _Owned(ParamRefs):
     """The parameters an `Optim` owns, their names, and the form of the values its state was built for.
 
-    Static: part of the optimiser's structure. Two are equal when they own the very same
-    parameters, under the same names, built for the same forms, so a new `Optim` over a
-    model's weights compiles nothing new (with the same optax transformation object).
-    `forms[i]` is `_form` of ``params[i].value`` at the last `Optim.init`.
+    Static: part of the optimiser's structure, by the positions of the parameters (see
+    `pcframe.core.ParamRefs`), their names and forms, so a new `Optim` over the same weights
+    (with the same optax transformation object) compiles nothing new. `forms[i]` is `_form`
+    of ``params[i].value`` at the last `Optim.init`.
     """
 
-    __slots__ = ("params", "names", "forms", "_key")
+    __slots__ = ("names", "forms")
 
     def __init__(self, params: tuple[Param, ...], names: tuple[str, ...] = (), forms: tuple = ()) -> None:
-        self.params = params
+        super().__init__(params)
         self.names = names
         self.forms = forms
-        self._key = (tuple(map(id, params)), names, forms)  # the ids stay valid: `params` holds them
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ParamRefs) and self._key == other._key
-
-    def __hash__(self) -> int:
-        return hash(self._key)
+    def signature(self) -> tuple:
+        return (self.names, self.forms)
 
 
 class Optim(Module):
@@ -90,7 +87,7 @@ class Optim(Module):
             raise TypeError(f"Optim needs an optax GradientTransformation (e.g. optax.sgd(0.1)), got {tx!r}.")
         self.tx = StaticParam(tx)
         self.state = OptimState()
-        self._owned = _ParamRefs(())
+        self._owned = _Owned(())
         if params is not None:
             self.init(params)
 
@@ -132,7 +129,7 @@ class Optim(Module):
         self.state.value = self.tx.value.init(values)
         forms = tuple(map(_form, values))
         if owned != self._owned.params or names != self._owned.names or forms != self._owned.forms:
-            self._owned = _ParamRefs(owned, names, forms)
+            self._owned = _Owned(owned, names, forms)
 
     def clear(self) -> None:
         """Drop the optimiser state (call `init` before the next `step`)."""
