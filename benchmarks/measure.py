@@ -149,6 +149,29 @@ def format_time(seconds: float, unit: str) -> str:
     return f"{seconds * 1e3:.3f} ms" if unit == "ms" else f"{seconds * 1e6:.1f} µs"
 
 
+def guarded_table(rows: list[Row]) -> str:
+    """The packaged step against the reference that keeps the same promise (its update guarded), per workload."""
+    lines = [
+        "| workload | packaged / guarded reference | packaged / reference | guarded reference / reference "
+        "| first call: packaged / guarded reference |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    by_workload: dict[str, dict[str, Row]] = {}
+    for row in rows:
+        by_workload.setdefault(row.workload, {})[row.variant] = row
+    for workload, found in by_workload.items():
+        plain = found.get("reference (pure JAX)")
+        guarded = found.get("reference (pure JAX, guarded)")
+        packaged = next((r for name, r in found.items() if name.startswith("pcframe train_supervised")), None)
+        if plain is None or guarded is None or packaged is None:
+            continue
+        lines.append(
+            f"| {workload} | {paired(packaged.times, guarded.times)[0]:.2f}x | {paired(packaged.times, plain.times)[0]:.2f}x "
+            f"| {paired(guarded.times, plain.times)[0]:.2f}x | {packaged.first_call / guarded.first_call:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def table(rows: list[Row]) -> str:
     """The timing results as a markdown table (ratio and extra time paired within rounds, see `paired`)."""
     lines = [

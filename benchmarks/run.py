@@ -32,12 +32,20 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from measure import Row, first_steps, measure_dispatch, memory_table, table
+from measure import Row, first_steps, guarded_table, measure_dispatch, memory_table, table
 from ode import run_w3
 from scaling import compile_vs_T, scaling
 from timing import time_interleaved, timed
 from variants import build_packaged, build_pcframe
-from workloads import WORKLOADS, Workload, batches, build_reference, build_reference_eqx, initial_weights
+from workloads import (
+    WORKLOADS,
+    Workload,
+    batches,
+    build_reference,
+    build_reference_eqx,
+    build_reference_guarded,
+    initial_weights,
+)
 
 import pcframe as px
 
@@ -66,9 +74,15 @@ FULL = {
 def variants_for(w: Workload, weights) -> list:
     """The variants of a workload; W2 leaves out the equinox reference and the unrolled Python loop."""
     if w.name.startswith("W2"):
-        return [build_reference(w, weights), build_pcframe(w, weights, True), build_packaged(w, weights)]
+        return [
+            build_reference(w, weights),
+            build_reference_guarded(w, weights),
+            build_pcframe(w, weights, True),
+            build_packaged(w, weights),
+        ]
     return [
         build_reference(w, weights),
+        build_reference_guarded(w, weights),
         build_reference_eqx(w, weights),
         build_pcframe(w, weights, True),
         build_pcframe(w, weights, False),
@@ -161,6 +175,7 @@ def main(argv: Sequence[str]) -> None:
         else:
             print("PCX not run: it pins jax<0.5; install pcx==0.6.3 in its own venv and pass --pcx-python")
         tables.append(("Per-call time", table(rows)))
+        tables.append(("Packaged step against the guarded reference", guarded_table(rows)))
     if "ode" in sections:
         print("W3: ODE inference")
         try:

@@ -180,12 +180,34 @@ def reference_equilibrium(w: Workload, layers: list[Layer], x, y) -> list[jax.Ar
     return hs
 
 
-def reference_train_step(w: Workload, layers: list[Layer], opt_state, x, y):
-    """Inference (`reference_equilibrium`), then one weight step; returns the new weights and optimiser state."""
+def _all_finite(tree) -> jax.Array:
+    return jnp.isfinite(sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(tree)))
+
+
+def reference_train_step(w: Workload, layers: list[Layer], opt_state, x, y, guard: str = ""):
+    """Inference (`reference_equilibrium`), then one weight step; returns the new weights and optimiser state.
+
+    `guard` keeps the update only where its tests hold (the packaged step's promise is ``"Egws"``):
+    ``E`` the energy, ``g`` every gradient, ``w`` every new weight, ``s`` every new optimiser-state
+    value finite; ``x`` a predicate ready at the start, ``1`` one gradient element (timing studies).
+    """
     hs = reference_equilibrium(w, layers, x, y)
-    grads = jax.grad(lambda layers: reference_energy(w, layers, hs, x, y))(layers)
-    updates, opt_state = w.w_optimiser().update(grads, opt_state, layers)
-    return optax.apply_updates(layers, updates), opt_state
+    energy, grads = jax.value_and_grad(lambda layers: reference_energy(w, layers, hs, x, y))(layers)
+    updates, new_state = w.w_optimiser().update(grads, opt_state, layers)
+    new_layers = optax.apply_updates(layers, updates)
+    if not guard:
+        return new_layers, new_state
+    tests = {
+        "E": lambda: jnp.isfinite(energy),
+        "g": lambda: _all_finite(grads),
+        "w": lambda: _all_finite(new_layers),
+        "s": lambda: _all_finite(new_state),
+        "x": lambda: jnp.isfinite(x[0, 0]),
+        "1": lambda: jnp.isfinite(grads[0][0][0, 0]),
+    }
+    keep = jnp.logical_and.reduce(jnp.stack([tests[part]() for part in guard]))
+    select = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, old)  # noqa: E731
+    return select(new_layers, layers), select(new_state, opt_state)
 
 
 def linear_from(W: jax.Array, b: jax.Array) -> eqx.nn.Linear:
@@ -197,10 +219,10 @@ def linear_from(W: jax.Array, b: jax.Array) -> eqx.nn.Linear:
 class Reference:
     """The hand-written training loop; the model (a list of layers) and the optimiser state are passed explicitly."""
 
-    def __init__(self, w: Workload, layers: list[Layer]) -> None:
+    def __init__(self, w: Workload, layers: list[Layer], guard: str = "") -> None:
         self.layers = layers
         self.opt_state = w.w_optimiser().init(layers)
-        self._train = jax.jit(lambda layers, state, x, y: reference_train_step(w, layers, state, x, y))
+        self._train = jax.jit(lambda layers, state, x, y: reference_train_step(w, layers, state, x, y, guard))
 
     def step(self, x: jax.Array, y: jax.Array):
         """One training step on the batch."""
@@ -221,6 +243,12 @@ def build_reference(w: Workload, weights: Weights) -> Variant:
     """The reference ("the limit"): weights as raw ``(W, b)`` arrays, so a call flattens only lists and tuples."""
     reference = Reference(w, [(jnp.asarray(W), jnp.asarray(b)) for W, b in weights])
     return Variant("reference (pure JAX)", reference.step, reference.weights, reference.lower)
+
+
+def build_reference_guarded(w: Workload, weights: Weights, guard: str = "Egws", name: str | None = None) -> Variant:
+    """The reference keeping its update only where the packaged step's guard would (see `reference_train_step`)."""
+    reference = Reference(w, [(jnp.asarray(W), jnp.asarray(b)) for W, b in weights], guard)
+    return Variant(name or "reference (pure JAX, guarded)", reference.step, reference.weights, reference.lower)
 
 
 def build_reference_eqx(w: Workload, weights: Weights) -> Variant:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
@@ -55,6 +55,9 @@ class Param:
     w.shape, w.frozen   # ((3,), True)
     ```
     """
+
+    per_batch: ClassVar[bool] = False
+    """Whether values of this type are recomputed for every batch (activities, caches): checkpoints leave them out."""
 
     def __init__(self, value: Any = None, **metadata: Any) -> None:
         adopt(self)

@@ -19,7 +19,9 @@ _ENERGY = "E"
 
 
 class VodeParam(Param):
-    """The activity ``h`` of a `Vode` (the value inference optimises)."""
+    """The activity ``h`` of a `Vode` (the value inference optimises; set anew for every batch)."""
+
+    per_batch = True
 
     class Cache(Param):
         """Per-step values of a `Vode` other than ``h``: the prediction ``u``, the energy ``E``, ...
@@ -27,6 +29,8 @@ class VodeParam(Param):
         Its value is a dict (or `None` once cleared). Clear it after each step
         with ``pcframe.utils.step(model, clear_params=VodeParam.Cache)``.
         """
+
+        per_batch = True
 
 
 class Vode(Module):

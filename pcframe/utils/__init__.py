@@ -1,8 +1,6 @@
-"""Masks, optimisers, the `step` context and parameter files."""
+"""Masks, optimisers, the `step` context, and (from `pcframe.io`, pcax's layout) parameter files."""
 
-from ._checkpoint import TRAINING_STATE, load_checkpoint, save_checkpoint
-from ._format import UnreadableFileError
-from ._io import load_params, save_params
+from ..io import TRAINING_STATE, UnreadableFileError, load_checkpoint, load_params, save_checkpoint, save_params
 from ._mask import Mask, m
 from ._optim import Optim, OptimState
 from ._sharding import data_mesh, replicate, shard_batch

@@ -380,7 +380,7 @@ def dead_pid():
 
 
 def test_temporaries_of_dead_saves_are_removed_and_live_ones_kept(tmp_path):
-    from pcframe.utils._atomic import _HOST
+    from pcframe.io._atomic import _HOST
 
     dead = tmp_path / f".m.npz.pcframe-{_HOST}-{dead_pid()}-abc123.tmp"
     live = tmp_path / f".m.npz.pcframe-{_HOST}-{os.getpid()}-def456.tmp"

@@ -13,7 +13,7 @@ import pytest
 import pcframe as px
 import pcframe.nn as pxnn
 import pcframe.utils as pxu
-from pcframe.utils._format import FORMAT_VERSION
+from pcframe.io._format import FORMAT_VERSION
 from tests.conftest import x64
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import jax
 
 from ..core._param import Param, StaticParam
+from ..core._selection import as_predicate
 from ..core._tree import is_param, keystr
-from ._mask import as_predicate
 
 
 def _default_filter() -> Any:

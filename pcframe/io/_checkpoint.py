@@ -6,13 +6,18 @@ import os
 from typing import Any
 
 from ..core._param import Param
-from ..pc._vode import VodeParam
-from ._io import write_file
-from ._mask import m
+from ..core._selection import m
+from ._params import write_file
 from ._reader import read_into
 
-TRAINING_STATE = m(Param) & ~m(VodeParam | VodeParam.Cache)
-"""Every parameter but the per-batch activities and caches: weights, optimiser states, random keys."""
+
+def _kept_across_batches(param: Param) -> bool:
+    return not type(param).per_batch
+
+
+TRAINING_STATE = m(Param) & m(_kept_across_batches)
+"""Every parameter but those recomputed for every batch (``Param.per_batch``: activities, caches):
+weights, optimiser states, random keys."""
 
 
 def save_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> str:
