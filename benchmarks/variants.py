@@ -154,7 +154,9 @@ def build_packaged(w: Workload, weights: Weights, ode: bool = False, name: str |
 
     def lower(x, y):
         mode = pxi.Supervised()
-        return pxi._step._compiled_step.lower(mode, x, y, inference=inference, model=model, optim_w=optim_w, rkg=px.RKG)
+        return px.training._step._compiled_step.lower(
+            mode, x, y, inference=inference, model=model, optim_w=optim_w, rkg=px.RKG
+        )
 
     engine = "ODEInference" if ode else "DiscreteInference"
     return Variant(name or f"pcframe train_supervised ({engine})", step, lambda: read_weights(model), lower)

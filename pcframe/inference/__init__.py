@@ -6,6 +6,22 @@ Models used with the engines follow one protocol: ``model(x, y)`` runs one sampl
 are the other `VodeParam`s. `pcframe.models.PCMLP` is a ready-made example.
 """
 
+from ..training import (  # the training steps live in pcframe.training; re-exported here (pcax-style imports)
+    AmortiserInputs,
+    Hybrid,
+    Incremental,
+    Learned,
+    Nudging,
+    Supervised,
+    TrainingMode,
+    Unsupervised,
+    default_pairs,
+    train_hybrid,
+    train_incremental,
+    train_step,
+    train_supervised,
+    train_unsupervised,
+)
 from ._continuous import ODEInference
 from ._discrete import DiscreteInference
 from ._energy import (
@@ -21,14 +37,9 @@ from ._energy import (
 from ._errors import ErrorEnergy, ErrorInference
 from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad, value_grad_and_layers
-from ._hybrid import AmortiserInputs, Hybrid, default_pairs, train_hybrid
-from ._incremental import Incremental, train_incremental
 from ._init import init_random
 from ._metrics import Metrics, accuracy
-from ._nudging import Nudging
-from ._step import Learned, TrainingMode, train_step
 from ._strategy import AbstractInference, ActivityEnergy, sample_rms, split_hyperparameters, worst_sample_rms
-from ._training import Supervised, Unsupervised, train_supervised, train_unsupervised
 
 __all__ = [
     "AbstractInference",

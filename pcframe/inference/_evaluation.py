@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core._batches import check_batches
 from ..core._random import RKG, RandomKeyGenerator
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
@@ -11,7 +12,6 @@ from ..pc._vode import Vode, VodeParam
 from ._energy import forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
-from ._step import check_batches
 from ._strategy import AbstractInference
 
 _ACTIVITIES = VodeParam | VodeParam.Cache

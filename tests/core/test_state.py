@@ -389,7 +389,7 @@ def test_ctrl_c_landing_in_jaxs_argument_checks_is_a_keyboard_interrupt_and_chan
 
 def test_interrupt_at_every_line_of_load_params_leaves_the_model_untouched(tmp_path):
     from pcframe.core import _state
-    from pcframe.utils import _archive, _format, _io, _reader, _stored
+    from pcframe.io import _archive, _format, _params, _reader, _stored
 
     model = PCMLP([4, 8, 3])
     path = pxu.save_params(model, tmp_path / "saved")
@@ -398,7 +398,7 @@ def test_interrupt_at_every_line_of_load_params_leaves_the_model_untouched(tmp_p
     outcomes = _every_interrupt(
         model.parameters(pxnn.LayerParam),
         lambda: pxu.load_params(model, path),
-        _files(_io, _reader, _archive, _format, _stored, _state),
+        _files(_params, _reader, _archive, _format, _stored, _state),
         {_state.assign.__code__, _state._install.__code__},
     )
     assert len(outcomes) > 50 and {outcome for _, outcome in outcomes} == {"old"}

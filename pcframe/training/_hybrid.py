@@ -43,17 +43,17 @@ import jax.numpy as jnp
 
 from ..functional._grad import value_and_grad
 from ..functional._vmap import vmap
+from ..inference._energy import BATCHED, batch_energy, init_forward, init_forward_energy, output_loss
+from ..inference._gradients import value_grad_and_layers
+from ..inference._metrics import Metrics, inference_metrics
+from ..inference._strategy import AbstractInference
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import Vode, VodeParam
 from ..utils._mask import Mask
 from ..utils._optim import Optim
 from ..utils._step import step
-from ._energy import BATCHED, batch_energy, init_forward, init_forward_energy, output_loss
-from ._gradients import value_grad_and_layers
-from ._metrics import Metrics, inference_metrics
 from ._step import Learned, TrainingMode, train_step
-from ._strategy import AbstractInference
 
 
 class AmortiserInputs(enum.Enum):

@@ -19,12 +19,12 @@ import optax
 
 from ..core._state import assign
 from ..functional._flow import scan
+from ..inference._discrete import DiscreteInference
+from ..inference._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
+from ..inference._metrics import Metrics, accuracy
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
-from ._discrete import DiscreteInference
-from ._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
-from ._metrics import Metrics, accuracy
 from ._step import Learned, TrainingMode, train_step
 
 

@@ -18,16 +18,16 @@ from typing import Any, ClassVar
 import jax
 
 from ..core._random import RKG, RandomKeyGenerator
+from ..inference._energy import batch_energy, init_forward, init_forward_energy, init_forward_loss, output_loss
+from ..inference._gradients import value_grad_and_layers
+from ..inference._init import init_random
+from ..inference._metrics import Metrics, accuracy, inference_metrics
+from ..inference._strategy import AbstractInference
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
-from ._energy import batch_energy, init_forward, init_forward_energy, init_forward_loss, output_loss
-from ._gradients import value_grad_and_layers
-from ._init import init_random
-from ._metrics import Metrics, accuracy, inference_metrics
 from ._nudging import Nudging, scaled_output_energy
 from ._step import Learned, TrainingMode, train_step
-from ._strategy import AbstractInference
 
 
 @dataclasses.dataclass(frozen=True)

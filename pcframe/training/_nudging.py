@@ -7,9 +7,9 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from ..inference._energy import output_vodes
 from ..pc._energy_module import EnergyModule
 from ..pc._vode import Vode
-from ._energy import output_vodes
 
 
 @dataclasses.dataclass(frozen=True)
