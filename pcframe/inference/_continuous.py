@@ -29,13 +29,10 @@ class ODEInference(AbstractInference):
     controller (so ``1e-3`` by default) unless `steady_rtol` / `steady_atol` are given.
     `max_t1`, `dt` and the tolerances are traced hyperparameters.
 
-    Why these defaults (measured on MNIST-5k, 784-128-128-10, batch 64, 3 epochs; see
-    ``benchmarks/ode_defaults.py``): a steady-state test as tight as the controller sits at
-    the solver's own error, so it fires or not by chance. Heun with PID ``1e-3`` and the
-    same ``1e-3`` test found a steady state in only 55% of the batches of the third epoch
-    and took 56 steps per batch. The test ten times looser than the controller is reached
-    in every batch, in 9-10 Tsit5 steps (about 6 vector-field evaluations each), and the
-    weight gradient there is within 3-4% of the gradient at the exact equilibrium.
+    Why these defaults: a steady-state test as tight as the controller sits at the solver's
+    own error, so it fires or not by chance; one ten times looser is reached while the weight
+    gradient there stays close to the gradient at the exact equilibrium
+    (``benchmarks/ode_defaults.py`` measures both; the numbers are in ``benchmarks/README.md``).
 
     The steady-state test evaluates the vector field once more after every step, as
     `diffrax.steady_state_event` does: a diffrax event sees the solver's state, not the

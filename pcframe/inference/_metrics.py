@@ -30,8 +30,7 @@ class Metrics:
     - `energies`: the energy of each node after inference (``energies``).
 
     **Example:** ``train_supervised(..., metrics=Metrics(grad_norms=True))``; ``Metrics(loss=False,
-    energies=False)`` returns only ``energy``, ``steps`` and ``finite`` (on this project's CPU
-    benchmarks the difference in time was within the noise).
+    energies=False)`` returns only ``energy``, ``steps`` and ``finite``.
     """
 
     activity_norms: bool = False
