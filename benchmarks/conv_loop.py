@@ -117,7 +117,7 @@ def timed(call, repeats: int) -> tuple[float, float, object]:
         start = time.perf_counter()
         jax.block_until_ready(call())
         times.append(time.perf_counter() - start)
-    return statistics.median(times), first, out
+    return (statistics.median(times) if times else first), first, out
 
 
 def main() -> None:
