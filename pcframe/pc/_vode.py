@@ -33,16 +33,24 @@ class VodeParam(Param):
         per_batch = True
 
 
+def plus_error(vode: Vode, key: str, value: Any, rkg: Any) -> Any:
+    """The transform of `STATUS.ERRORS`: ``u + h`` where ``h`` holds the error $\\epsilon$ (``h`` itself if frozen)."""
+    if vode.h.__dict__.get("frozen", False):
+        return vode.h.value  # a clamped node keeps its value (or stays empty)
+    return value + vode._read("h")
+
+
 class Vode(Module):
     """A predictive coding node: an activity ``h`` predicted by ``u`` from the layer below.
 
     Calling a Vode with a prediction, ``x = vode(u)``, stores ``u`` and returns
     the node's activity ``h``; the node's energy (by default
     $\\tfrac12\\lVert h - u\\rVert^2$) measures the prediction error. Rules decide,
-    per status, which slots a `set` writes and what a `get` returns: the default
-    ``{STATUS.INIT: ("h, u <- u",)}`` makes a forward pass under `STATUS.INIT`
-    initialise ``h = u``. Under `STATUS.ERRORS` (error-parametrised inference), a free
-    node's ``h`` holds its prediction error $\\epsilon$ and ``vode(u)`` sets ``h = u + epsilon``.
+    per status, which slots a `set` writes and what a `get` returns. The default rules:
+    ``STATUS.INIT: ("h, u <- u",)`` makes a forward pass under `STATUS.INIT` initialise
+    ``h = u``; ``STATUS.ERRORS: ("h <- u:plus_error", "u <- u")`` is error-parametrised
+    inference (ePC): a free node's ``h`` holds its prediction error $\\epsilon$, and
+    ``vode(u)`` sets ``h = u + \\epsilon`` (a frozen node keeps its ``h``).
 
     **Arguments:**
 
@@ -78,8 +86,8 @@ class Vode(Module):
         self.cache = VodeParam.Cache()
         self.shape = None if shape is None else tuple(positive_int(n, f"Vode shape[{i}]") for i, n in enumerate(shape))
         self.energy_fn = energy_fn
-        self.ruleset = {STATUS.INIT: ("h, u <- u",), **(ruleset or {})}
-        self.tforms = dict(tforms or {})
+        self.ruleset = {STATUS.INIT: ("h, u <- u",), STATUS.ERRORS: ("h <- u:plus_error", "u <- u"), **(ruleset or {})}
+        self.tforms = {"plus_error": plus_error, **(tforms or {})}
         self._rules = parse_ruleset(self.ruleset, self.tforms)
 
     def __call__(self, u: Any, output: str = "h") -> Any:
@@ -92,8 +100,6 @@ class Vode(Module):
         self._check_shape(key, value)
         rules = [r for r in self._rules.get(self._status, ()) if isinstance(r, SetRule) and r.source == key]
         if not rules:
-            if key == "u" and self._status == STATUS.ERRORS and not self.h.__dict__.get("frozen", False):
-                self._write("h", value + self._read("h"))  # h held the prediction error: z = u + epsilon
             self._write(key, value)
         for rule in rules:
             transformed = self._transform(rule.tforms, key, value)
