@@ -24,7 +24,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from jax.core import Tracer
@@ -37,7 +37,29 @@ from ._tracing import check_write, tracked
 from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
-_ARRAY, _TREE, _OBJECT, _CONFIG, _MODULE = object(), object(), object(), object(), object()
+
+
+class Recipe(NamedTuple):
+    """How a call rebuilds one keyword argument around its traced values.
+
+    - `kind`: ``"array"`` (the argument is one traced array), ``"module"`` (the module itself,
+      held weakly: `obj` is a weak reference), ``"tree"`` or ``"config"`` (rebuilt from `treedef`
+      and `kept`, whose `DATA` entries take traced values; a config's own values are `data`), or
+      ``"object"`` (passed as it is: `obj`).
+    """
+
+    kind: str
+    treedef: Any = None
+    kept: tuple = ()
+    obj: Any = None
+    data: tuple = ()
+
+    @property
+    def n_data(self) -> int:
+        """How many traced values the argument takes."""
+        if self.kind == "array":
+            return 1
+        return sum(leaf is DATA for leaf in self.kept)
 
 
 class StructureKey:
@@ -102,7 +124,7 @@ class Structure:
     **Example:** ``structure, values = split({"model": model}); structure.paths[0]``
     """
 
-    def __init__(self, walk: Walk, recipes: dict[str, tuple], n_kwargs_params: int) -> None:
+    def __init__(self, walk: Walk, recipes: dict[str, Recipe], n_kwargs_params: int) -> None:
         self.params = tuple(walk.params)
         self.n_kwargs_params = n_kwargs_params  # params[n_kwargs_params:] come from the implicit modules only
         self.paths = tuple(walk.paths)
@@ -111,10 +133,7 @@ class Structure:
         self.slots = tuple(walk.slots)
         self.watched = tuple(walk.watched)
         self.recipes = recipes
-        self.n_data = sum(
-            1 if r[0] is _ARRAY else sum(leaf is DATA for leaf in r[2]) if r[0] in (_TREE, _CONFIG) else 0
-            for r in recipes.values()
-        )
+        self.n_data = sum(recipe.n_data for recipe in recipes.values())
         self.ref = weakref.ref(self)
         self.key = StructureKey.of(tuple(walk.signature))
         self.key.bind(self)
@@ -141,10 +160,10 @@ class Structure:
                 leaves = jax.tree_util.tree_flatten(owner[key], is_leaf=is_stateful)[0]
                 values.extend(leaf for leaf, marker in zip(leaves, kept) if marker is DATA)
         for name, recipe in self.recipes.items():
-            if recipe[0] is _ARRAY:
+            if recipe.kind == "array":
                 values.append(kwargs[name])
-            elif recipe[0] is _CONFIG:  # the very object split read (the cache key holds its id): its values
-                values.extend(recipe[4])
+            elif recipe.kind == "config":  # the very object split read (the cache key holds its id): its values
+                values.extend(recipe.data)
         return values
 
     def kwargs(self, data: Sequence[Any]) -> dict[str, Any]:
@@ -152,14 +171,14 @@ class Structure:
         kwargs = {}
         it = iter(data)
         for name, recipe in self.recipes.items():
-            if recipe[0] is _ARRAY:
+            if recipe.kind == "array":
                 kwargs[name] = next(it)
-            elif recipe[0] is _MODULE:
-                kwargs[name] = recipe[1]()
-            elif recipe[0] in (_TREE, _CONFIG):
-                kwargs[name] = recipe[1].unflatten([next(it) if leaf is DATA else leaf for leaf in recipe[2]])
+            elif recipe.kind == "module":
+                kwargs[name] = recipe.obj()
+            elif recipe.kind in ("tree", "config"):
+                kwargs[name] = recipe.treedef.unflatten([next(it) if leaf is DATA else leaf for leaf in recipe.kept])
             else:
-                kwargs[name] = recipe[1]
+                kwargs[name] = recipe.obj
         return kwargs
 
     def call(
@@ -186,7 +205,7 @@ class Structure:
         """
         params = self.params
         n = len(params)
-        n_slots = sum(slot[4] for slot in self.slots)
+        n_slots = sum(slot.count for slot in self.slots)
         if len(values) != n + n_slots + self.n_data:
             raise ValueError(
                 f"Structure.call: got {len(values)} values for a structure of {n + n_slots + self.n_data} "
@@ -299,20 +318,20 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
     ```
     """
     walk = Walk()
-    recipes: dict[str, tuple] = {}
+    recipes: dict[str, Recipe] = {}
     data: list[Any] = []
     for name, value in kwargs.items():
         if isinstance(value, Module):
             walk.signature.append(("kwarg module", name))
             walk.module(value, name)
-            recipes[name] = (_MODULE, weakref.ref(value))  # a cached structure must not keep the model alive
+            recipes[name] = Recipe("module", obj=weakref.ref(value))  # a cached structure must not keep the model alive
         elif isinstance(value, ARRAYS):
             walk.signature.append(("kwarg array", name))
-            recipes[name] = (_ARRAY,)
+            recipes[name] = Recipe("array")
             data.append(value)
         elif isinstance(value, Config):
             recipes[name] = _config_recipe(value, name, walk)
-            data.extend(recipes[name][4])
+            data.extend(recipes[name].data)
         else:
             leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
             walk.signature.append(("kwarg tree", name, treedef))
@@ -325,7 +344,8 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
                 else:
                     walk.value(leaf, name + path_text(where))
                     kept.append(leaf)
-            recipes[name] = (_TREE, treedef, kept) if any(leaf is DATA for leaf in kept) else (_OBJECT, value)
+            has_data = any(leaf is DATA for leaf in kept)
+            recipes[name] = Recipe("tree", treedef, tuple(kept)) if has_data else Recipe("object", obj=value)
     n_kwargs_params = len(walk.params)
     for module in (RKG,) if implicit is None else implicit:
         walk.signature.append(("implicit",))
@@ -335,8 +355,8 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
     return structure, [p._value for p in structure.params] + walk.slot_values + data
 
 
-def _config_recipe(config: Config, name: str, walk: Walk) -> tuple:
-    """``(_CONFIG, treedef, kept, config, hyperparameters)``: a `Config`'s hyperparameters traced, the rest static."""
+def _config_recipe(config: Config, name: str, walk: Walk) -> Recipe:
+    """The recipe of a `Config`: its hyperparameters traced, the rest static."""
     leaves, treedef = jax.tree_util.tree_flatten(config)
     walk.signature.append(("kwarg config", name, treedef))
     kept, hyperparameters = [], []
@@ -348,7 +368,7 @@ def _config_recipe(config: Config, name: str, walk: Walk) -> tuple:
         else:
             walk.signature.append(("static leaf", freeze(leaf)))
             kept.append(leaf)
-    return (_CONFIG, treedef, kept, config, hyperparameters)
+    return Recipe("config", treedef, tuple(kept), config, tuple(hyperparameters))
 
 
 def merge(structure: Structure, updates: dict[int, Any] | Sequence[Any]) -> None:

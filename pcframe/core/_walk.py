@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -65,6 +65,20 @@ def freeze(value: Any) -> Any:
     return value
 
 
+class Slot(NamedTuple):
+    """Where a module keeps arrays outside `Param`s: ``owner[key]``, an array or a container of them.
+
+    `treedef` and `kept` (the container's leaves, `DATA` where an array sat) are `None` for a
+    bare array; `count` is how many arrays it holds.
+    """
+
+    owner: Any
+    key: Any
+    treedef: Any
+    kept: Any
+    count: int
+
+
 class Walk:
     """Builds a `Structure` from keyword arguments: one pass over every module, container and leaf."""
 
@@ -76,7 +90,7 @@ class Walk:
         self.modules: list[Module] = []
         self.module_index: dict[int, int] = {}
         self.containers: list[Any] = []
-        self.slots: list[tuple] = []
+        self.slots: list[Slot] = []
         self.slot_values: list[Any] = []
         self.watched: list[tuple] = []
         self.refs: list[ParamRefs] = []
@@ -168,7 +182,7 @@ class Walk:
                 kept.append(leaf)
         count = sum(leaf is DATA for leaf in kept) if owner is not None else 0
         if count:
-            self.slots.append((owner, key, treedef, kept, count))
+            self.slots.append(Slot(owner, key, treedef, kept, count))
 
     def close(self) -> None:
         """Record, for each `ParamRefs` met, where its parameters are among those walked (by identity if not walked)."""
@@ -181,7 +195,7 @@ class Walk:
             self.signature.append(("constant", ById(array) if isinstance(array, jax.Array) else freeze(array)))
             return
         self.signature.append(("data",))
-        self.slots.append((owner, key, None, None, 1))
+        self.slots.append(Slot(owner, key, None, None, 1))
         self.slot_values.append(array)
 
 

@@ -29,8 +29,8 @@ def _coefficient(value: Any, name: str) -> float:
     return float(value)
 
 
-def weight_matrices(model: Any) -> list[Any]:
-    """The values of the model's weight matrices and kernels: every `LayerParam` with two or more axes.
+def weight_matrices(model: Any, params: Any = LayerParam) -> list[Any]:
+    """The values of the model's weight matrices and kernels: every selected parameter with two or more axes.
 
     Biases and normalisation gains (one axis) are left out. A convolution kernel of
     shape ``(C_out, C_in, *kernel)`` counts as the matrix ``(C_out, C_in * prod(kernel))``
@@ -39,12 +39,14 @@ def weight_matrices(model: Any) -> list[Any]:
     **Arguments:**
 
     - `model`: a pcframe `Module`.
+    - `params`: a filter of the parameters to consider (a `Param` type, ``m(...)`` or a predicate;
+      default: the weights, `LayerParam`).
 
     **Returns:** a list of arrays, in the order of ``model.parameters()``.
 
     **Example:** ``[w.shape for w in weight_matrices(PCMLP([4, 8, 2]))]  # [(8, 4), (2, 8)]``
     """
-    return [p.value for p in model.parameters(LayerParam) if p.value is not None and jnp.ndim(p.value) >= 2]
+    return [p.value for p in model.parameters(params) if p.value is not None and jnp.ndim(p.value) >= 2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,18 +83,21 @@ class WeightDecay(AbstractRegulariser):
     **Arguments:**
 
     - `coefficient`: $\\lambda \\ge 0$.
+    - `params`: a filter of the parameters it applies to (default `LayerParam`: every weight of the model;
+      e.g. ``m(LayerParam).has(decay=True)`` after tagging some weights with ``param.decay = True``).
 
     **Example:** ``model.regularisers = (WeightDecay(1e-4),)``
     """
 
     coefficient: float
+    params: Any = LayerParam
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coefficient", _coefficient(self.coefficient, "WeightDecay"))
 
     def __call__(self, model: Any) -> Any:
-        """$\\tfrac{\\lambda}{2}\\sum_\\ell \\lVert W_\\ell\\rVert_F^2$ for `model`'s weights."""
-        return 0.5 * self.coefficient * sum(jnp.sum(w**2) for w in weight_matrices(model))
+        """$\\tfrac{\\lambda}{2}\\sum_\\ell \\lVert W_\\ell\\rVert_F^2$ for `model`'s selected weights."""
+        return 0.5 * self.coefficient * sum(jnp.sum(w**2) for w in weight_matrices(model, self.params))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +112,13 @@ class SpectralPenalty(AbstractRegulariser):
     **Arguments:**
 
     - `coefficient`: $\\lambda \\ge 0$.
+    - `params`: a filter of the parameters it applies to (default `LayerParam`, every weight).
 
     **Example:** ``model.regularisers = (SpectralPenalty(1e-3),)``
     """
 
     coefficient: float
+    params: Any = LayerParam
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coefficient", _coefficient(self.coefficient, "SpectralPenalty"))
@@ -119,7 +126,7 @@ class SpectralPenalty(AbstractRegulariser):
     def __call__(self, model: Any) -> Any:
         """$\\tfrac{\\lambda}{2}\\sum_\\ell \\lVert W_\\ell^\\top W_\\ell - I\\rVert_F^2$ for `model`'s weights."""
         total = 0.0
-        for w in weight_matrices(model):
+        for w in weight_matrices(model, self.params):
             w = jnp.reshape(w, (w.shape[0], -1))
             total = total + jnp.sum((w.T @ w - jnp.eye(w.shape[1], dtype=w.dtype)) ** 2)
         return 0.5 * self.coefficient * total

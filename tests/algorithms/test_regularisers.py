@@ -236,3 +236,17 @@ def test_bad_regularisers():
     model = PCMLP(SIZES)
     model.regularisers = pxc.SpectralPenalty(0.1)  # one regulariser is taken as a tuple of one
     assert model.regularisers == (pxc.SpectralPenalty(0.1),)
+
+
+def test_weight_terms_apply_to_the_parameters_their_filter_selects():
+    model = PCMLP([4, 6, 5, 3])
+    first = model.layers[0].nn.weight
+    first.decay = True
+    chosen = pxu.m(pxnn.LayerParam).has(decay=True)
+    w0 = np.asarray(first.value)
+    np.testing.assert_allclose(pxc.WeightDecay(0.3, chosen)(model), 0.15 * np.sum(w0**2), rtol=1e-6)
+    np.testing.assert_allclose(
+        pxc.SpectralPenalty(0.2, chosen)(model), 0.1 * np.sum((w0.T @ w0 - np.eye(4)) ** 2), rtol=1e-5
+    )
+    everything = sum(np.sum(np.asarray(l.nn.weight.value) ** 2) for l in model.layers)
+    np.testing.assert_allclose(pxc.WeightDecay(0.3)(model), 0.15 * everything, rtol=1e-6)

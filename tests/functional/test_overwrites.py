@@ -140,3 +140,17 @@ def test_a_static_argument_decides_the_program_whatever_ran_before():
     f("write", jnp.ones(3), m=holder)
     holder.p.value = jnp.full(5, 7.0)
     np.testing.assert_allclose(f("read", jnp.ones(3) / 3.0, m=holder), 35.0, rtol=1e-6)
+
+
+def test_evaluations_at_many_batch_sizes_between_steps_compile_the_step_once():
+    """The old write-first check traced the step at every new form, and those traces counted towards its retrace
+    warning (the evaluation itself compiles once per batch size: seven sizes stay under that warning's eight)."""
+    model, optim_w, optim_h = _setup()
+    with count_compilations() as compiled:
+        train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    step_compiles = compiled[0]
+    with count_compilations() as compiled:
+        for size in range(2, 9):
+            predict(X[:size], model=model)  # one compile per evaluation batch size, none for the step
+            train(T, X, Y, model=model, optim_w=optim_w, optim_h=optim_h)
+    assert step_compiles >= 1 and compiled[0] == 7
