@@ -39,7 +39,14 @@ from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad, value_grad_and_layers
 from ._init import init_random
 from ._metrics import Metrics, accuracy
-from ._strategy import AbstractInference, ActivityEnergy, sample_rms, split_hyperparameters, worst_sample_rms
+from ._strategy import (
+    AbstractInference,
+    ActivityEnergy,
+    StepwiseInference,
+    sample_rms,
+    split_hyperparameters,
+    worst_sample_rms,
+)
 
 __all__ = [
     "AbstractInference",
@@ -57,6 +64,7 @@ __all__ = [
     "Metrics",
     "Nudging",
     "ODEInference",
+    "StepwiseInference",
     "Supervised",
     "TrainingMode",
     "Unsupervised",

@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import optax
 
 from ._finite import error_if_not_finite
-from ._strategy import AbstractInference, ActivityEnergy
+from ._strategy import ActivityEnergy, StepwiseInference
 
 UNROLL_UP_TO = 8
 """On a CPU, `DiscreteInference(unroll=None)` writes out loops of at most this many updates."""
 
 
-class DiscreteInference(AbstractInference):
+class DiscreteInference(StepwiseInference):
     """Minimise the energy over the free activities with `steps` updates, each sample its own:
 
     $$z_{i,t+1} = z_{i,t} + \\eta\\,\\mathrm{update}(\\partial F_i/\\partial z_{i,t}),$$
@@ -110,9 +110,18 @@ class DiscreteInference(AbstractInference):
             return True
         return 1
 
+    def init_state(self, z: list[Any]) -> Any:
+        """The optimiser's state for the activities `z`."""
+        return self.transformation().init(z)
+
+    def apply(self, grads: list[Any], z: list[Any], state: Any) -> tuple[list[Any], Any]:
+        """$z + \\eta\\,\\mathrm{update}(\\partial\\mathcal{E}/\\partial z)$ and the optimiser's new state."""
+        updates, state = self.transformation().update(grads, state, z)
+        updates = jax.tree_util.tree_map(lambda u: self.step_size * u, updates)
+        return optax.apply_updates(z, updates), state
+
     def solve(self, energy: ActivityEnergy) -> tuple[list[Any], dict[str, Any]]:
         """`steps` updates from ``energy.initial()``; stats ``steps`` and the recorded traces."""
-        tx = self.transformation()
         unroll = self.loop_unroll()
         recording = self.record_energies or self.record_activities
 
@@ -121,10 +130,8 @@ class DiscreteInference(AbstractInference):
             (_, per_layer), grads = energy.value_and_grad(z)
             if self.check_finite:
                 z = error_if_not_finite(energy.model, per_layer, "DiscreteInference", z)
-            updates, state = tx.update(grads, state, z)
-            updates = jax.tree_util.tree_map(lambda u: self.step_size * u, updates)
             record = (per_layer if self.record_energies else None, z if self.record_activities else None)
-            return (optax.apply_updates(z, updates), state), record
+            return self.apply(grads, z, state), record
 
         body = jax.checkpoint(update) if self.remat else update
 
@@ -137,7 +144,7 @@ class DiscreteInference(AbstractInference):
             return carry, record
 
         z0 = energy.initial()
-        carry = (z0, tx.init(z0))
+        carry = (z0, self.init_state(z0))
         if _traced_steps(self.steps):  # a traced number of steps: a while loop, T changes compile nothing
             carry = jax.lax.fori_loop(0, self.steps, lambda _, c: advance(c, None)[0], carry)
             return carry[0], {"steps": jnp.asarray(self.steps)}

@@ -239,6 +239,41 @@ class AbstractInference(Config):
         return _run_compiled(x, model=model, inference=self)
 
 
+class StepwiseInference(AbstractInference):
+    """A strategy made of repeated updates of one rule: besides `solve`, it can take one update at a time.
+
+    Incremental PC (`pcframe.training.train_incremental`) interleaves these updates with weight
+    steps, as many as the strategy's ``steps`` field (a Python int). Implement `init_state` and
+    `apply` (and `solve`, which usually runs `apply` ``steps`` times).
+
+    **Example:** ``z, state = strategy.apply(grads, z, strategy.init_state(z))``
+    """
+
+    @abc.abstractmethod
+    def init_state(self, z: list[Any]) -> Any:
+        """The update rule's state for the activities `z` (e.g. an optax state), made afresh for every batch.
+
+        **Arguments:**
+
+        - `z`: the free activities.
+
+        **Returns:** the state.
+        """
+
+    @abc.abstractmethod
+    def apply(self, grads: list[Any], z: list[Any], state: Any) -> tuple[list[Any], Any]:
+        """One update of the activities `z` from their gradients `grads` (in this strategy's convention).
+
+        **Arguments:**
+
+        - `grads`: $\\partial\\mathcal{E}/\\partial z$, aligned with `z`.
+        - `z`: the free activities.
+        - `state`: from `init_state` or the previous `apply`.
+
+        **Returns:** ``(z, state)`` after the update.
+        """
+
+
 def checked_solution(strategy: AbstractInference, energy_fn: EnergyFunction, result: Any) -> tuple[Any, dict]:
     """`result` of ``strategy.solve``, refused unless it is ``(z, stats)`` as `AbstractInference.solve` promises.
 

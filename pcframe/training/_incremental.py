@@ -15,13 +15,12 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from ..core._state import assign
 from ..functional._flow import scan
-from ..inference._discrete import DiscreteInference
 from ..inference._energy import FREE, EnergyFunction, batch_energy, init_forward_energy, output_loss
 from ..inference._metrics import Metrics, accuracy
+from ..inference._strategy import StepwiseInference
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
@@ -29,7 +28,7 @@ from ._step import Learned, TrainingMode, train_step
 
 
 def _incremental_update(
-    inference: DiscreteInference, tx_state: Any, x: Any, model: EnergyModule, optim_w: Optim
+    inference: StepwiseInference, tx_state: Any, x: Any, model: EnergyModule, optim_w: Optim
 ) -> tuple[Any, Any, list[Any]]:
     """One joint step: activities along each sample's own gradient, weights along the batch mean's.
 
@@ -40,10 +39,9 @@ def _incremental_update(
     energy, grads = jax.value_and_grad(energy_fn)(energy_fn.initial())
     activity = [i for i, p in enumerate(params) if not isinstance(p, LayerParam)]
     z = [params[i].value for i in activity]
-    scale = 1 if inference.batch_mean else x.shape[0]  # d/dz_i of the batch mean is F_i's gradient over N
-    updates, tx_state = inference.transformation().update([grads[i] * scale for i in activity], tx_state, z)
-    updates = jax.tree_util.tree_map(lambda u: inference.step_size * u, updates)
-    assign([params[i] for i in activity], optax.apply_updates(z, updates))
+    scale = 1 if inference.uses_batch_mean else x.shape[0]  # d/dz_i of the batch mean is F_i's gradient over N
+    z, tx_state = inference.apply([grads[i] * scale for i in activity], z, tx_state)
+    assign([params[i] for i in activity], z)
     weight_grads = {id(p): g for p, g in zip(params, grads) if isinstance(p, LayerParam)}
     gradients = [weight_grads.get(id(p)) for p in optim_w.params]
     optim_w.apply(gradients)
@@ -67,7 +65,7 @@ class Incremental(TrainingMode):
 
     name: ClassVar[str] = "train_incremental"
 
-    def learn(self, inference: DiscreteInference, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> Learned:
+    def learn(self, inference: StepwiseInference, x: Any, y: Any, *, model: EnergyModule, optim_w: Optim) -> Learned:
         """Feedforward start, then `inference.steps` joint updates; the weights step with `optim_w` at each one."""
         predictions, feedforward = init_forward_energy(model, x, y)
         metrics: dict[str, Any] = {"loss": output_loss(model, feedforward)}
@@ -78,7 +76,7 @@ class Incremental(TrainingMode):
             tx_state, energy, grads = _incremental_update(inference, carry[0], x, model, optim_w)
             return (tx_state, grads), energy  # only the last step's weight gradients are kept
 
-        tx_state = inference.transformation().init([p.value for p in model.parameters(FREE)])
+        tx_state = inference.init_state([p.value for p in model.parameters(FREE)])
         no_grads = [jnp.zeros_like(p.value) for p in _trained_weights(model, x, optim_w)]
         (_, last), energies = scan(body, xs=jnp.arange(inference.steps))(
             (tx_state, no_grads), model=model, optim_w=optim_w
@@ -96,7 +94,7 @@ def train_incremental(
     x: Any,
     y: Any,
     *,
-    inference: DiscreteInference,
+    inference: StepwiseInference,
     metrics: Metrics = Metrics(),
     check_finite: bool = False,
 ) -> dict[str, Any]:
@@ -109,7 +107,8 @@ def train_incremental(
     **Arguments:**
 
     - `model`, `optim_w`, `x`, `y`: as in `train_supervised`.
-    - `inference`: a `DiscreteInference` giving the activity update and the number of joint steps $T$.
+    - `inference`: a `StepwiseInference` (e.g. `DiscreteInference`, or your own) giving the activity
+      update (`StepwiseInference.apply`) and the number of joint steps $T$ (its ``steps``).
     - `metrics`: optional metrics (gradient norms are those of the last joint step).
     - `check_finite`: raise `FloatingPointError` naming the first node whose energy is NaN/inf.
 
@@ -120,14 +119,15 @@ def train_incremental(
 
     **Example:** ``train_incremental(model, optim_w, x, y, inference=DiscreteInference(step_size=0.1, steps=20))``
     """
-    if not isinstance(inference, DiscreteInference):
+    if not isinstance(inference, StepwiseInference):
         raise TypeError(
-            "train_incremental updates the weights at every inference step, so it needs a DiscreteInference "
-            f"(e.g. DiscreteInference(step_size=0.1, steps=20)); got {type(inference).__name__}."
+            "train_incremental updates the weights at every inference step, so it needs a strategy that takes one "
+            "update at a time, a StepwiseInference such as DiscreteInference(step_size=0.1, steps=20); got "
+            f"{type(inference).__name__}."
         )
-    if not isinstance(inference.steps, int):
+    if isinstance(getattr(inference, "steps", None), bool) or not isinstance(getattr(inference, "steps", None), int):
         raise TypeError(
-            f"train_incremental: give the number of joint steps as a Python int, got {inference.steps!r} "
+            f"train_incremental: give the number of joint steps as a Python int, got {getattr(inference, 'steps', None)!r} "
             "(the weights move once per step, in a compiled loop of that length)."
         )
     return train_step(Incremental(metrics, bool(check_finite)), x, y, inference=inference, model=model, optim_w=optim_w)

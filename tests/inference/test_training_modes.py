@@ -9,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 
+import pcframe as px
 import pcframe.inference as pxi
 import pcframe.nn as pxnn
 import pcframe.utils as pxu
@@ -91,3 +92,37 @@ def test_train_step_refuses_what_is_not_a_mode_or_not_a_model():
         pxi.train_step("supervised", X, Y, inference=pxi.DiscreteInference(), model=model, optim_w=optim)
     with pytest.raises(TypeError, match="optim_w must be a pcframe.utils.Optim"):
         pxi.train_step(FeedforwardOnly(), X, Y, inference=pxi.DiscreteInference(), model=model, optim_w=model)
+
+
+class HalfSteps(pxi.StepwiseInference):
+    """A user's stepwise strategy: gradient descent with step 0.05 (DiscreteInference(step_size=0.05)'s rule)."""
+
+    steps: int = 5
+
+    def init_state(self, z):
+        return None
+
+    def apply(self, grads, z, state):
+        return [a - 0.05 * g for a, g in zip(z, grads)], state
+
+    def solve(self, energy):
+        z, state = energy.initial(), None
+        for _ in range(self.steps):
+            _, grads = energy.value_and_grad(z)
+            z, state = self.apply(grads, z, state)
+        return z, {"steps": jnp.asarray(self.steps)}
+
+
+def test_incremental_pc_runs_any_stepwise_strategy():
+    results = []
+    for inference in (HalfSteps(), pxi.DiscreteInference(step_size=0.05, steps=5)):
+        px.RKG.seed(0)  # the same initial weights
+        model, optim = _model()
+        pxi.train_incremental(model, optim, X, Y, inference=inference)
+        results.append(weights(model))
+    for (w, b), (w_ref, b_ref) in zip(*results):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-6, atol=1e-7)
+    model, optim = _model()
+    with pytest.raises(TypeError, match="needs a strategy that takes one update at a time"):
+        pxi.train_incremental(model, optim, X, Y, inference=pxi.ODEInference())
