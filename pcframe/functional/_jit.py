@@ -41,6 +41,7 @@ class _StatefulJit:
         self.overwrites = None if overwrites is None else as_predicate(overwrites)
         self._overwrites_text = filter_text(overwrites)
         self._structures: dict[tuple, tuple[Structure, tuple[int, ...]]] = {}
+        self._keys_of: dict[int, set[tuple]] = {}  # id of a live keyword module -> the cache keys that hold it
         self._traces: dict[StructureKey, int] = {}
         self._compiled = jax.jit(
             self._pure,
@@ -101,14 +102,28 @@ class _StatefulJit:
         """Cache `entry` under `cache_key` (which holds the ids of the keyword modules) while those modules live.
 
         The structure holds the modules weakly; when one is collected, its entries go (before its
-        id can be given to another object), so the cache keeps no model alive.
+        id can be given to another object), so the cache keeps no model alive. One finalizer per
+        module and jitted function, however often the module's structure is split again.
         """
         if len(self._structures) >= _MAX_CACHED_STRUCTURES:
             self._structures.clear()
+            for keys in self._keys_of.values():
+                keys.clear()
         self._structures[cache_key] = entry
         for value in kwargs.values():
             if isinstance(value, Module):
-                weakref.finalize(value, self._structures.pop, cache_key, None)
+                keys = self._keys_of.get(id(value))
+                if keys is None:
+                    keys = self._keys_of[id(value)] = set()
+                    weakref.finalize(value, self._forget, id(value))
+                keys.add(cache_key)
+
+    def _forget(self, module_id: int) -> None:
+        """Drop every cached structure that holds the collected module `module_id`."""
+        for key in self._keys_of.pop(module_id, ()):
+            self._structures.pop(key, None)
+            for keys in self._keys_of.values():
+                keys.discard(key)
 
     def _overwritten(self, structure: Structure) -> tuple[int, ...]:
         """Positions of the parameters the function declares it overwrites (refused when the filter matches none)."""

@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 import optax
 
+import pcframe as px
 import pcframe.inference as pxi
 import pcframe.nn as pxnn
 import pcframe.pc as pxc
@@ -72,3 +73,16 @@ def test_models_made_one_after_another_each_train_on_their_own_weights():
         pxi.train_supervised(model, optim, X, Y, inference=INFERENCE)
         for a, b in zip(got, optim.params):
             np.testing.assert_array_equal(a, b.value)
+
+
+def test_the_cache_stays_small_when_many_models_come_and_go():
+    """One finalizer per model and jitted function; entries go with their models, also from the global RKG's list."""
+    step = px.training._step._compiled_step
+    for _ in range(30):
+        model = PCMLP([4, 8, 3])
+        optim = pxu.Optim(TX, pxu.Mask(pxnn.LayerParam)(model))
+        pxi.train_supervised(model, optim, X, Y, inference=INFERENCE)
+        del model, optim
+        gc.collect()
+    assert len(step._structures) <= 2
+    assert all(len(keys) <= len(step._structures) for keys in step._keys_of.values())
