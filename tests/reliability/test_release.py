@@ -76,13 +76,13 @@ def test_models_made_one_after_another_each_train_on_their_own_weights():
 
 
 def test_the_cache_stays_small_when_many_models_come_and_go():
-    """One finalizer per model and jitted function; entries go with their models, also from the global RKG's list."""
+    """One finalizer per model and jitted function; entries go with their models, also from the global RKG's set."""
     step = px.training._step._compiled_step
-    for _ in range(30):
+    for _ in range(20):
         model = PCMLP([4, 8, 3])
         optim = pxu.Optim(TX, pxu.Mask(pxnn.LayerParam)(model))
         pxi.train_supervised(model, optim, X, Y, inference=INFERENCE)
-        del model, optim
-        gc.collect()
+    del model, optim
+    gc.collect()  # once: collecting a large test session's heap takes a while
     assert len(step._structures) <= 2
     assert all(len(keys) <= len(step._structures) for keys in step._keys_of.values())
