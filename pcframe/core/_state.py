@@ -24,42 +24,20 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 from jax.core import Tracer
 
-from ._config import Config, is_hyperparameter
+from ._config import Config
 from ._module import Module
 from ._param import Param
 from ._random import RKG
+from ._recipe import Recipe, config_recipe
 from ._tracing import check_write, tracked
 from ._walk import ARRAYS, DATA, VALUE, Walk, freeze, is_stateful, path_text
 
 _SET = object.__setattr__
-
-
-class Recipe(NamedTuple):
-    """How a call rebuilds one keyword argument around its traced values.
-
-    - `kind`: ``"array"`` (the argument is one traced array), ``"module"`` (the module itself,
-      held weakly: `obj` is a weak reference), ``"tree"`` or ``"config"`` (rebuilt from `treedef`
-      and `kept`, whose `DATA` entries take traced values; a config's own values are `data`), or
-      ``"object"`` (passed as it is: `obj`).
-    """
-
-    kind: str
-    treedef: Any = None
-    kept: tuple = ()
-    obj: Any = None
-    data: tuple = ()
-
-    @property
-    def n_data(self) -> int:
-        """How many traced values the argument takes."""
-        if self.kind == "array":
-            return 1
-        return sum(leaf is DATA for leaf in self.kept)
 
 
 class StructureKey:
@@ -330,7 +308,7 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
             recipes[name] = Recipe("array")
             data.append(value)
         elif isinstance(value, Config):
-            recipes[name] = _config_recipe(value, name, walk)
+            recipes[name] = config_recipe(value, name, walk)
             data.extend(recipes[name].data)
         else:
             leaves, treedef = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_stateful)
@@ -353,22 +331,6 @@ def split(kwargs: dict[str, Any], implicit: Sequence[Module] | None = None) -> t
     walk.close()
     structure = Structure(walk, recipes, n_kwargs_params)
     return structure, [p._value for p in structure.params] + walk.slot_values + data
-
-
-def _config_recipe(config: Config, name: str, walk: Walk) -> Recipe:
-    """The recipe of a `Config`: its hyperparameters traced, the rest static."""
-    leaves, treedef = jax.tree_util.tree_flatten(config)
-    walk.signature.append(("kwarg config", name, treedef))
-    kept, hyperparameters = [], []
-    for leaf in leaves:
-        if is_hyperparameter(leaf):
-            walk.signature.append(("data",))
-            hyperparameters.append(leaf)
-            kept.append(DATA)
-        else:
-            walk.signature.append(("static leaf", freeze(leaf)))
-            kept.append(leaf)
-    return Recipe("config", treedef, tuple(kept), config, tuple(hyperparameters))
 
 
 def merge(structure: Structure, updates: dict[int, Any] | Sequence[Any]) -> None:

@@ -31,7 +31,10 @@ from ..pc._vode import VodeParam
 from ..utils._mask import Mask, as_predicate, m
 from ..utils._step import step
 
-BATCHED = Mask(VodeParam | VodeParam.Cache, (None, 0))
+ACTIVITIES = VodeParam | VodeParam.Cache
+"""The per-batch state of the nodes: activities and caches (what a feedforward pass or a random start sets)."""
+
+BATCHED = Mask(ACTIVITIES, (None, 0))
 """The vmap mask of the engines: activities and caches batched along axis 0, everything else shared."""
 
 FREE = m(VodeParam).has_not(frozen=True)

@@ -8,22 +8,19 @@ from ..core._batches import check_batches
 from ..core._random import RKG, RandomKeyGenerator
 from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
-from ..pc._vode import Vode, VodeParam
-from ._energy import forward, init_forward
+from ..pc._vode import Vode
+from ._energy import ACTIVITIES, forward, init_forward
 from ._init import init_random
 from ._metrics import accuracy
 from ._strategy import AbstractInference
 
-_ACTIVITIES = VodeParam | VodeParam.Cache
-"""What a feedforward pass or a random initialisation sets before reading: the compiled calls take none of it."""
 
-
-@jit(overwrites=_ACTIVITIES)
+@jit(overwrites=ACTIVITIES)
 def _predict(x: Any, *, model: EnergyModule) -> Any:
     return init_forward(model, x)
 
 
-@jit(overwrites=_ACTIVITIES)
+@jit(overwrites=ACTIVITIES)
 def _accuracy(x: Any, y: Any, *, model: EnergyModule) -> Any:
     return accuracy(init_forward(model, x), y)
 
@@ -63,7 +60,7 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     return _accuracy(x, y, model=model)
 
 
-@jit(static_argnums=1, overwrites=_ACTIVITIES)
+@jit(static_argnums=1, overwrites=ACTIVITIES)
 def _infer_input(
     y: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator, inference: AbstractInference
 ) -> tuple:

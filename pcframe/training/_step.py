@@ -27,11 +27,11 @@ from typing import Any, ClassVar, NamedTuple
 
 from ..core._batches import check_batches
 from ..functional._jit import jit
+from ..inference._energy import ACTIVITIES
 from ..inference._finite import REPORT, nonfinite_report, raise_if_not_finite
 from ..inference._metrics import Metrics, optional_metrics, without_unasked
 from ..inference._strategy import AbstractInference
 from ..pc._energy_module import EnergyModule
-from ..pc._vode import VodeParam
 from ..utils._optim import Optim
 from ._guard import all_finite, gradient_values, keep_only_if, snapshot
 
@@ -138,7 +138,7 @@ def check_step_arguments(where: str, inference: Any, metrics: Any, **state: Any)
         raise TypeError(f"{where}: metrics must be a pcframe.inference.Metrics, got {metrics!r}.")
 
 
-@jit(static_argnums=0, overwrites=VodeParam | VodeParam.Cache)
+@jit(static_argnums=0, overwrites=ACTIVITIES)
 def _compiled_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInference, **state: Any) -> dict:
     optims = [value for value in state.values() if isinstance(value, Optim)]
     saved = snapshot(optims)
