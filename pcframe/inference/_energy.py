@@ -25,17 +25,19 @@ from ..core._param import Param
 from ..core._random import RKG
 from ..core._state import merge, split
 from ..functional._vmap import vmap
+from ..nn._batchnorm import BatchStat
 from ..pc._energy_module import EnergyModule, with_regularisation
 from ..pc._status import STATUS
 from ..pc._vode import VodeParam
 from ..utils._mask import Mask, as_predicate, m
 from ..utils._step import step
 
-ACTIVITIES = VodeParam | VodeParam.Cache
-"""The per-batch state of the nodes: activities and caches (what a feedforward pass or a random start sets)."""
+ACTIVITIES = VodeParam | VodeParam.Cache | BatchStat
+"""The per-batch state: activities, caches and batch statistics (what a feedforward pass or a random start sets)."""
 
-BATCHED = Mask(ACTIVITIES, (None, 0))
-"""The vmap mask of the engines: activities and caches batched along axis 0, everything else shared."""
+BATCHED = Mask(VodeParam | VodeParam.Cache, (None, 0))
+"""The vmap mask of the engines: activities and caches batched along axis 0, everything else (batch statistics
+included) shared."""
 
 FREE = m(VodeParam).has_not(frozen=True)
 """The free activities: `VodeParam`s not marked ``frozen=True``."""

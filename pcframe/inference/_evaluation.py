@@ -17,16 +17,21 @@ from ._strategy import AbstractInference
 
 @jit(overwrites=ACTIVITIES)
 def _predict(x: Any, *, model: EnergyModule) -> Any:
+    model.eval()  # undone when tracing ends: the caller's model keeps its mode
     return init_forward(model, x)
 
 
 @jit(overwrites=ACTIVITIES)
 def _accuracy(x: Any, y: Any, *, model: EnergyModule) -> Any:
+    model.eval()
     return accuracy(init_forward(model, x), y)
 
 
 def predict(model: EnergyModule, x: Any) -> Any:
-    """The feedforward prediction of a discriminative model for the batch `x` (compiled).
+    """The feedforward prediction of a discriminative model for the batch `x` (compiled), in evaluation mode.
+
+    The model is evaluated as after ``model.eval()`` (dropout off, `BatchNorm` with its running
+    statistics, which the test batch does not change), and keeps its own mode.
 
     **Arguments:**
 
@@ -42,7 +47,7 @@ def predict(model: EnergyModule, x: Any) -> Any:
 def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
     """Classification accuracy of the feedforward prediction: $\\frac1N\\sum_i[\\arg\\max\\hat y_i = \\arg\\max y_i]$.
 
-    `y` is one-hot (or any scores whose $\\arg\\max$ is the class). A model with one output unit is
+    Evaluated as `predict` does (in evaluation mode). `y` is one-hot (or any scores whose $\\arg\\max$ is the class). A model with one output unit is
     refused (its $\\arg\\max$ is always 0): see `accuracy` for a binary accuracy.
 
     **Arguments:**

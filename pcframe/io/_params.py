@@ -42,7 +42,7 @@ def save_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
 
     - `module`: the model (any pytree of modules / params).
     - `path`: file name (str, bytes or os.PathLike); ``.npz`` is appended if missing.
-    - `filter`: which parameters to save (default `LayerParam`: the weights).
+    - `filter`: which parameters to save (default: the types that declare ``saved_by_default``, the weights `LayerParam` and running statistics).
 
     **Returns:** the path written.
 
@@ -64,7 +64,7 @@ def load_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
 
     - `module`: the model to load into (its parameters must already have values of the right shapes).
     - `path`: file name (str, bytes or os.PathLike); ``.npz`` is appended if missing.
-    - `filter`: which parameters to load (default `LayerParam`).
+    - `filter`: which parameters to load (default: as `save_params`).
     - `strict`: also refuse files holding entries the model does not have.
 
     **Example:** ``load_params(model, "model")``

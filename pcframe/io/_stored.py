@@ -11,15 +11,14 @@ from ..core._selection import as_predicate
 from ..core._tree import is_param, keystr
 
 
-def _default_filter() -> Any:
-    from ..nn._layer import LayerParam
-
-    return LayerParam
+def saved_by_default(param: Param) -> bool:
+    """The files' default filter: parameters whose type declares ``saved_by_default`` (weights, running statistics)."""
+    return type(param).saved_by_default
 
 
 def selected(module: Any, filter: Any) -> dict[str, Param]:
     """``{path: param}`` for every selected dynamic parameter (a shared one under its first path)."""
-    predicate = as_predicate(_default_filter() if filter is None else filter)
+    predicate = as_predicate(saved_by_default if filter is None else filter)
     seen: set[int] = set()
     chosen = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(module, is_leaf=is_param)[0]:
@@ -42,7 +41,7 @@ def entries(name: str, value: Any) -> dict[str, Any]:
 def nothing_selected(where: str, module: Any, filter: Any) -> ValueError:
     """The error for a filter that selects no parameter with a value."""
     return ValueError(
-        f"{where}: the filter {_default_filter() if filter is None else filter!r} selects no parameter with a value "
+        f"{where}: the filter {'of the weights (the default)' if filter is None else repr(filter)} selects no parameter with a value "
         f"in {type(module).__name__}. Pass the model itself, built (run a forward pass) first, and filter= a type "
         "it holds (e.g. LayerParam)."
     )

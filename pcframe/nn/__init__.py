@@ -1,5 +1,6 @@
 """Layers: thin wrappers over `equinox.nn` whose arrays live in `LayerParam`s."""
 
+from ._batchnorm import BatchNorm, BatchStat, RunningStat
 from ._conv import Conv, Conv1d, Conv2d, Conv3d, ConvTranspose
 from ._dropout import Dropout
 from ._layer import Layer, LayerParam
@@ -9,6 +10,8 @@ from ._pool import AvgPool2d, MaxPool2d
 
 __all__ = [
     "AvgPool2d",
+    "BatchNorm",
+    "BatchStat",
     "Conv",
     "Conv1d",
     "Conv2d",
@@ -20,4 +23,5 @@ __all__ = [
     "LayerParam",
     "Linear",
     "MaxPool2d",
+    "RunningStat",
 ]

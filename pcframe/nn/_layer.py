@@ -15,6 +15,8 @@ from ..core._tree import is_param
 class LayerParam(Param):
     """A trainable weight of a layer (what the weight optimiser and `save_params` select by default)."""
 
+    saved_by_default = True
+
 
 class Layer(Module):
     """Wraps an `equinox.nn` layer; its arrays become `LayerParam`s, so pcframe can track them.

@@ -1,7 +1,8 @@
 """The guard of a training step: a step whose energy, gradients or new weights are not finite changes nothing.
 
-The step skeleton (`train_step`) takes a `snapshot` of every optimiser's weights and state,
-lets the mode take its weight steps, and keeps them only where everything is finite,
+The step skeleton (`train_step`) takes a `snapshot` of every optimiser's weights and state and
+of every running statistic (`BatchNorm`'s), lets the mode take its weight steps, and keeps them
+only where everything is finite,
 $\theta' = \theta_\text{new}$ if all finite, else $\theta$ (`keep_only_if`: one `jnp.where` per
 array). Checking the new weights too catches a float16 weight that overflows under Adam, which a
 check of the updates alone (optax's `apply_if_finite`) would miss. What the guard costs a
@@ -17,6 +18,8 @@ import jax.numpy as jnp
 
 from ..core._param import Param
 from ..core._tree import is_param
+from ..nn._batchnorm import RunningStat
+from ..pc._energy_module import EnergyModule
 from ..utils._optim import Optim
 
 
@@ -40,9 +43,14 @@ def all_finite(*values: Any) -> Any:
     return jnp.isfinite(sum(sums))
 
 
-def snapshot(optims: list[Optim]) -> list[tuple[Param, Any]]:
-    """``(param, value)`` for every weight and optimiser state of `optims`, to undo their updates with `keep_only_if`."""
-    return [(p, p.value) for optim in optims for p in (*optim.params, optim.state)]
+def snapshot(optims: list[Optim], models: list[EnergyModule] = ()) -> list[tuple[Param, Any]]:
+    """``(param, value)`` for every weight and optimiser state of `optims` and every running statistic of `models`.
+
+    What a step changes beyond its activities, so that `keep_only_if` can undo all of it.
+    """
+    optimised = [p for optim in optims for p in (*optim.params, optim.state)]
+    statistics = [p for model in models for p in model.parameters(RunningStat) if p.value is not None]
+    return [(p, p.value) for p in optimised + statistics]
 
 
 def keep_only_if(finite: Any, saved: list[tuple[Param, Any]]) -> None:

@@ -141,10 +141,10 @@ def check_step_arguments(where: str, inference: Any, metrics: Any, **state: Any)
 @jit(static_argnums=0, overwrites=ACTIVITIES)
 def _compiled_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInference, **state: Any) -> dict:
     optims = [value for value in state.values() if isinstance(value, Optim)]
-    saved = snapshot(optims)
+    models = [value for value in state.values() if isinstance(value, EnergyModule)]
+    saved = snapshot(optims, models)
     learned = mode.learn(inference, x, y, **state)
-    new_values = [p.value for optim in optims for p in (*optim.params, optim.state)]
-    finite = all_finite(*learned.finite, new_values)
+    finite = all_finite(*learned.finite, [param.value for param, _ in saved])
     keep_only_if(finite, saved)
     out = {**learned.metrics, "finite": finite}
     if mode.check_finite:

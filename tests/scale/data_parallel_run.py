@@ -56,6 +56,23 @@ def hand_written_step(x, y, *, model, optim_w, optim_h):
     optim_w.step(model, g["model"])
 
 
+class NormMLP(pxc.EnergyModule):
+    """Linear -> BatchNorm -> tanh -> node -> Linear -> clamped output node."""
+
+    def __init__(self):
+        self.layers = [pxnn.Linear(SIZES[0], SIZES[1]), pxnn.Linear(SIZES[1], SIZES[-1])]
+        self.norm = pxnn.BatchNorm(SIZES[1])
+        self.vodes = [pxc.Vode(), pxc.Vode()]
+        self.vodes[1].h.frozen = True
+
+    def __call__(self, x, y=None):
+        h = self.vodes[0](jax.numpy.tanh(self.norm(self.layers[0](x))))
+        self.vodes[1](self.layers[1](h))
+        if y is not None:
+            self.vodes[1].set("h", y)
+        return self.vodes[1].get("u")
+
+
 def data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(STEPS, BATCH, SIZES[0])).astype(np.float32)
@@ -66,7 +83,7 @@ def data():
 def train(kind, mesh):
     """Train from seed 0; with a mesh, batches are sharded and the state replicated. Returns weights and shardings."""
     px.RKG.seed(0)
-    model = PCMLP(SIZES, act_fn=jax.nn.tanh)
+    model = NormMLP() if kind == "batchnorm" else PCMLP(SIZES, act_fn=jax.nn.tanh)
     if mesh is not None:
         pxu.replicate([model, px.RKG], mesh)
     optim_w = pxu.Optim(optax.adam(1e-2), pxu.Mask(pxnn.LayerParam)(model))
@@ -75,11 +92,11 @@ def train(kind, mesh):
     for x, y in zip(xs, ys):
         if mesh is not None:
             x, y = pxu.shard_batch((x, y), mesh)
-        if kind == "engine":
+        if kind in ("engine", "batchnorm"):
             pxi.train_supervised(model, optim_w, x, y, inference=INFERENCE)
         else:
             hand_written_step(x, y, model=model, optim_w=optim_w, optim_h=optim_h)
-    layer_params = pxu.Mask(pxnn.LayerParam)(model).parameters()
+    layer_params = pxu.Mask(pxnn.LayerParam | pxnn.RunningStat)(model).parameters()
     hidden = model.vodes[0].h.value
     split = mesh is not None and hidden.sharding.is_equivalent_to(
         jax.sharding.NamedSharding(mesh, PartitionSpec("batch")), hidden.ndim
@@ -90,6 +107,7 @@ def train(kind, mesh):
         "hidden_shard_rows": sorted({s.data.shape[0] for s in hidden.addressable_shards}),
         "hidden_devices": len({s.device for s in hidden.addressable_shards}),
         "weights_replicated": all(p.value.sharding.is_fully_replicated for p in layer_params),
+        "running_stats": len(pxu.Mask(pxnn.RunningStat)(model).parameters()),
         "weight_devices": len(model.layers[0].nn.weight.value.sharding.device_set),
     }
     weights = [np.asarray(p.value) for p in layer_params]

@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def report():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", PYTHONPATH=str(ROOT))
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scale" / "data_parallel_run.py"), "engine", "hand"],
+        [sys.executable, str(ROOT / "tests" / "scale" / "data_parallel_run.py"), "engine", "hand", "batchnorm"],
         env=env,
         capture_output=True,
         text=True,
@@ -37,8 +37,9 @@ def report():
     return json.loads(match.group(1))
 
 
-@pytest.mark.parametrize("kind", ["engine", "hand"])
+@pytest.mark.parametrize("kind", ["engine", "hand", "batchnorm"])
 def test_sharded_training_matches_single_device(report, kind):
+    """For "batchnorm" the weights and running statistics: the batch statistics are taken across all devices."""
     assert report["devices"] == 8
     r = report[kind]
     assert r["max_abs_weight"] > 0.1, "the weights are not trivially small"
@@ -50,7 +51,11 @@ def test_process_local_batches_build_the_same_global_array(report):
     assert report["process_local_same"]
 
 
-@pytest.mark.parametrize("kind", ["engine", "hand"])
+def test_batchnorm_keeps_running_statistics(report):
+    assert report["batchnorm"]["single"]["running_stats"] == 2
+
+
+@pytest.mark.parametrize("kind", ["engine", "hand", "batchnorm"])
 def test_activities_are_sharded_and_weights_replicated(report, kind):
     sharded = report[kind]["sharded"]
     assert sharded["hidden_batch_split"], sharded["hidden_spec"]
