@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -13,6 +14,7 @@ from ..core._param import GRADIENT_OF, Param, StaticParam
 from ..core._refs import ParamRefs
 from ..core._state import assign
 from ..core._tree import collect_params, is_param, keystr, param_paths
+from ._optim_groups import grouped
 
 
 def _shapes(value: Any) -> Any:
@@ -65,7 +67,10 @@ class Optim(Module):
 
     **Arguments:**
 
-    - `tx`: any `optax.GradientTransformation` (`optax.sgd(0.1)`, `optax.adamw(1e-3)`, chains...).
+    - `tx`: any `optax.GradientTransformation` (`optax.sgd(0.1)`, `optax.adamw(1e-3)`, chains...),
+      or ``{name: transformation}`` to update each group of parameters with its own (an
+      `optax.multi_transform`; `params` is then ``{name: parameters}`` with the same names, each
+      parameter in one group).
     - `params`: the parameters to own, usually ``Mask(LayerParam)(model)``; any
       pytree containing `Param`s works. `None` defers to `init`.
 
@@ -79,10 +84,21 @@ class Optim(Module):
     optim_w = Optim(optax.adam(1e-3), Mask(LayerParam)(model))
     (e, _), g = value_and_grad(Mask(LayerParam, (False, True)), has_aux=True)(energy)(x, model=model)
     optim_w.step(model, g["model"])
+    groups = Optim(
+        {"hidden": optax.adamw(1e-3), "head": optax.sgd(0.1)},
+        {"hidden": Mask(LayerParam)(model.layers[:-1]), "head": Mask(LayerParam)(model.layers[-1])},
+    )
     ```
     """
 
-    def __init__(self, tx: optax.GradientTransformation, params: Any = None) -> None:
+    _by_group = False
+
+    def __init__(
+        self, tx: optax.GradientTransformation | Mapping[str, optax.GradientTransformation], params: Any = None
+    ) -> None:
+        by_group = isinstance(tx, Mapping)
+        if by_group:
+            tx, params = grouped(tx, params)
         if not isinstance(tx, optax.GradientTransformation):
             raise TypeError(f"Optim needs an optax GradientTransformation (e.g. optax.sgd(0.1)), got {tx!r}.")
         self.tx = StaticParam(tx)
@@ -90,6 +106,8 @@ class Optim(Module):
         self._owned = _Owned(())
         if params is not None:
             self.init(params)
+        if by_group:
+            self._by_group = True  # its transformation is labelled for these parameters
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -108,6 +126,11 @@ class Optim(Module):
         - `params`: the parameters to own from now on (default: the current ones).
         """
         owned, names = self._owned.params, self._owned.names
+        if params is not None and self._by_group:
+            raise ValueError(
+                "Optim.init: this optimiser updates groups of parameters, each with its own transformation, fixed "
+                "when it was created; create a new Optim for another selection (optim.init() restarts its state)."
+            )
         if params is not None:
             owned = tuple(collect_params(params))
             if not owned:
