@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from ..core._param import static
 from ..core._random import RKG, RandomKeyGenerator
+from ..nn._batchnorm import BatchNorm
 from ..nn._checks import positive_int, positive_ints
 from ..nn._conv import Conv
 from ..nn._linear import Linear
@@ -47,6 +48,8 @@ class PCVGG(EnergyModule):
     - `act_fn`: $f$, a function or one of JPC's names (as `PCMLP`).
     - `pool`: ``"max"`` or ``"avg"``.
     - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
+    - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1} + b_\\ell)))$
+      (statistics of the step's feedforward pass, see `pcframe.nn.BatchNorm`).
     - `rkg`: key generator for the weight initialisation.
 
     **Example:**
@@ -66,6 +69,7 @@ class PCVGG(EnergyModule):
         act_fn: Callable[[jax.Array], jax.Array] | str = jax.nn.gelu,
         pool: str = "max",
         output_energy: Callable[..., Any] = ce_energy,
+        norm: bool = False,
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
@@ -90,6 +94,7 @@ class PCVGG(EnergyModule):
             Conv(2, c_in, c_out, k, padding=k // 2, rkg=rkg)
             for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels)
         ]
+        self.norms = [BatchNorm(c) for c in channels[1:]] if norm else None
         self.pool = _POOLS[pool](2)
         self.vodes = [Vode((c, height >> i, width >> i)) for i, c in enumerate(channels[1:], start=1)]
         features = channels[-1] * (height >> blocks) * (width >> blocks)
@@ -106,8 +111,11 @@ class PCVGG(EnergyModule):
                 f"PCVGG expects one channels-first sample of shape {expected} (batches are vmapped), got {got}."
             )
         z = x
-        for conv, vode in zip(self.convs, self.vodes):
-            z = vode(self.pool(self.act_fn(conv(z))))
+        for i, (conv, vode) in enumerate(zip(self.convs, self.vodes)):
+            z = conv(z)
+            if self.norms is not None:
+                z = self.norms[i](z)
+            z = vode(self.pool(self.act_fn(z)))
         self.vodes[-1](self.head(z.reshape(-1)))
         if y is not None:
             self.vodes[-1].set("h", y)

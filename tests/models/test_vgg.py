@@ -127,3 +127,26 @@ def test_trains_on_digits_with_both_engines():
         for _ in range(3)
     ]
     assert losses[-1] < losses[0], "ODE inference steps on the same batch lower its loss"
+
+
+def test_batch_normalised_vgg_learns_digits_and_keeps_running_statistics():
+    """PCVGG(norm=True): a BatchNorm after each convolution; 2 epochs on digits reach well above chance."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None]
+    order = np.random.default_rng(0).permutation(len(images))
+    x, y = images[order], jax.nn.one_hot(digits.target[order], 10)
+    px.RKG.seed(0)
+    model = PCVGG(channels=(1, 8, 16), num_classes=10, image_size=8, norm=True)
+    assert [n.num_features for n in model.norms] == [8, 16]
+    optim_w = pxu.Optim(optax.adam(3e-3), pxu.Mask(pxnn.LayerParam)(model))
+    assert len(optim_w.params) == 2 * 2 + 2 * 2 + 2, "conv, BatchNorm scale and shift, head"
+    inference = pxi.DiscreteInference(optax.sgd(0.1), 8)
+    for _ in range(2):
+        for i in range(0, 1400 - 63, 64):
+            out = pxi.train_supervised(model, optim_w, x[i : i + 64], y[i : i + 64], inference=inference)
+            assert bool(out["finite"])
+    assert float(jnp.max(jnp.abs(model.norms[0].running_mean.value))) > 0
+    assert jnp.all(model.norms[0].running_var.value > 0)
+    accuracy = float(pxi.evaluate_accuracy(model, x[1400:], y[1400:]))
+    assert accuracy > 0.75, accuracy
