@@ -27,8 +27,25 @@ class AbstractParametrisation(abc.ABC):
     """Base class of parametrisations: weight initialisation and per-layer forward multipliers.
 
     Subclass it and implement `init`, `input_scale`, `hidden_scale` and `output_scale`;
-    every method gets the fan-in $n$ of the layer it is asked about.
+    every method gets the fan-in $n$ of the layer it is asked about. Every parametrisation
+    takes `gamma`, which divides the output multiplier (the models use
+    `output_multiplier` $= a_L/\\gamma$): JPC's ``gamma``, on every parametrisation.
+
+    **Arguments:**
+
+    - `gamma`: $\\gamma > 0$ (default 1).
     """
+
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or not self.gamma > 0:
+            raise ValueError(f"{type(self).__name__} gamma must be a positive number, got {self.gamma!r}.")
+        object.__setattr__(self, "gamma", float(self.gamma))
+
+    def output_multiplier(self, fan_in: int) -> float:
+        """$a_L / \\gamma$, the multiplier the models apply to the output layer."""
+        return self.output_scale(fan_in) / self.gamma
 
     @abc.abstractmethod
     def init(self, key: Any, shape: tuple[int, ...], fan_in: int) -> jax.Array:
@@ -134,7 +151,7 @@ class MuPC(_UnitGaussianDepthScaled):
 
     $W \\sim \\mathcal{N}(0, 1)$ and
 
-    $$a_1 = \\frac{1}{\\sqrt{D}}, \\qquad a_\\ell = \\frac{1}{\\sqrt{N L}}, \\qquad a_L = \\frac{1}{\\gamma N},$$
+    $$a_1 = \\frac{1}{\\sqrt{D}}, \\qquad a_\\ell = \\frac{1}{\\sqrt{N L}}, \\qquad \\frac{a_L}{\\gamma} = \\frac{1}{\\gamma N},$$
 
     with $D$ the input layer's fan-in, $N$ each layer's own fan-in, $L$ the number of
     weight layers and $\\gamma$ the output multiplier's extra factor (JPC's ``gamma``:
@@ -151,19 +168,12 @@ class MuPC(_UnitGaussianDepthScaled):
 
     - `gamma`: $\\gamma > 0$ (default 1).
 
-    **Example:** ``ResidualPCMLP(784, 128, 128, 10, act_fn="relu", parametrisation=MuPC())``
+    **Example:** ``ResidualPCMLP(784, 128, 128, 10, act_fn="relu", parametrisation=MuPC(gamma=0.5))``
     """
 
-    gamma: float = 1.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or not self.gamma > 0:
-            raise ValueError(f"MuPC gamma must be a positive number, got {self.gamma!r}.")
-        object.__setattr__(self, "gamma", float(self.gamma))
-
     def output_scale(self, fan_in: int) -> float:
-        """$a_L = 1/(\\gamma N)$."""
-        return 1.0 / (self.gamma * fan_in)
+        """$a_L = 1/N$ (the models divide it by $\\gamma$)."""
+        return 1.0 / fan_in
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,7 +94,7 @@ class ResidualPCConvNet(EnergyModule):
         self.scales = (
             p.input_scale(c0 * k * k),
             *[p.hidden_scale(c * k * k, self.depth)] * (self.depth - 2),
-            p.output_scale(c),
+            p.output_multiplier(c),
         )
         self.vodes = [Vode((c, *self.image_size)) for _ in range(self.depth - 1)]
         self.vodes.append(Vode((self.num_classes,), output_energy))

@@ -115,7 +115,7 @@ class ResidualPCMLP(EnergyModule):
         self.scales = (
             p.input_scale(self.input_dim),
             *[p.hidden_scale(n, self.depth)] * (self.depth - 2),
-            p.output_scale(n),
+            p.output_multiplier(n),
         )
         self.vodes = [Vode((n,)) for _ in range(self.depth - 1)] + [Vode((self.output_dim,), output_energy)]
         self.vodes[-1].h.frozen = True

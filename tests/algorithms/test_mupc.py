@@ -84,14 +84,25 @@ def _data(batch=B, dim=D, out=OUT):
         (MuPC(), "mupc", None),
         (MuPC(gamma=2.5), "mupc", 2.5),
         (NeuralTangentParametrisation(), "ntp", None),
+        (StandardParametrisation(gamma=2.0), "sp", 2.0),
+        (NeuralTangentParametrisation(gamma=0.25), "ntp", 0.25),
     ],
 )
 def test_scalings_equal_jpc(param, name, gamma):
+    """JPC divides the output scaling by ``gamma`` whatever the parametrisation; so does every one here."""
     model = ResidualPCMLP(D, N, L, OUT, parametrisation=param)
     np.testing.assert_allclose(model.scales, jpc_scalings(name, D, N, L, gamma), rtol=1e-12)
 
 
-@pytest.mark.parametrize("param, gamma", [(MuPC(), None), (MuPC(gamma=0.5), 0.5), (StandardParametrisation(), None)])
+@pytest.mark.parametrize(
+    "param, gamma",
+    [
+        (MuPC(), None),
+        (MuPC(gamma=0.5), 0.5),
+        (StandardParametrisation(), None),
+        (StandardParametrisation(gamma=3.0), 3.0),
+    ],
+)
 @pytest.mark.parametrize("ce", [False, True])
 def test_energy_and_gradients_equal_jpc(param, gamma, ce):
     with x64():
@@ -248,8 +259,10 @@ def test_conv_net_energy_gradients_and_fan_in_scalings(inference):
 def test_parametrisation_must_be_an_object():
     with pytest.raises(TypeError, match="MuPC()"):
         ResidualPCMLP(D, N, L, OUT, parametrisation="mupc")
-    with pytest.raises(ValueError, match="gamma"):
+    with pytest.raises(ValueError, match="MuPC gamma"):
         MuPC(gamma=0.0)
+    with pytest.raises(ValueError, match="StandardParametrisation gamma"):
+        StandardParametrisation(gamma=-1.0)
     with pytest.raises(ValueError, match="at least 2"):
         ResidualPCMLP(D, N, 1, OUT)
     with pytest.raises(ValueError, match="shape"):
