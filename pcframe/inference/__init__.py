@@ -11,6 +11,7 @@ from ..training import (  # the training steps live in pcframe.training; re-expo
     Hybrid,
     Incremental,
     Learned,
+    MonteCarlo,
     Nudging,
     Supervised,
     TrainingMode,
@@ -18,6 +19,7 @@ from ..training import (  # the training steps live in pcframe.training; re-expo
     default_pairs,
     train_hybrid,
     train_incremental,
+    train_monte_carlo,
     train_step,
     train_supervised,
     train_unsupervised,
@@ -38,7 +40,10 @@ from ._errors import ErrorEnergy, ErrorInference
 from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad, value_grad_and_layers
 from ._init import init_random
+from ._langevin import LangevinInference, langevin_noise
+from ._langevin_sde import LangevinSDEInference
 from ._metrics import Metrics, accuracy
+from ._sampling import sample
 from ._strategy import (
     AbstractInference,
     ActivityEnergy,
@@ -56,6 +61,9 @@ __all__ = [
     "FREE",
     "Hybrid",
     "Incremental",
+    "LangevinInference",
+    "LangevinSDEInference",
+    "MonteCarlo",
     "Learned",
     "DiscreteInference",
     "EnergyFunction",
@@ -78,14 +86,17 @@ __all__ = [
     "infer_input",
     "init_forward",
     "init_random",
+    "langevin_noise",
     "output_loss",
     "output_vodes",
     "param_grad",
     "predict",
+    "sample",
     "sample_rms",
     "split_hyperparameters",
     "train_hybrid",
     "train_incremental",
+    "train_monte_carlo",
     "train_step",
     "train_supervised",
     "train_unsupervised",

@@ -5,6 +5,7 @@ from ._mlp import PCMLP
 from ._parametrisation import AbstractParametrisation, MuPC, NeuralTangentParametrisation, StandardParametrisation
 from ._resconv import ResidualPCConvNet
 from ._resmlp import ResidualPCMLP
+from ._resnet import PCResNet
 from ._vgg import PCVGG
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "MuPC",
     "NeuralTangentParametrisation",
     "PCMLP",
+    "PCResNet",
     "PCVGG",
     "ResidualPCConvNet",
     "ResidualPCMLP",

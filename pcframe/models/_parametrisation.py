@@ -108,6 +108,10 @@ class StandardParametrisation(AbstractParametrisation):
     Residual branches are not scaled down with depth, so the forward pass of a deep
     residual network grows with $L$: this is the baseline μPC fixes.
 
+    **Arguments:**
+
+    - `gamma`: $\\gamma > 0$, dividing $a_L$ (default 1).
+
     **Example:** ``ResidualPCMLP(784, 128, 32, 10, parametrisation=StandardParametrisation())``
     """
 
@@ -185,6 +189,10 @@ class NeuralTangentParametrisation(_UnitGaussianDepthScaled):
     differs: JPC's ``make_mlp(param_type="ntp")`` keeps equinox's
     $U(-1/\\sqrt{n}, 1/\\sqrt{n})$ weights, so with its $1/\\sqrt{n}$ multipliers every
     layer's output shrinks like $1/n$, where the NTP draws unit-variance weights.
+
+    **Arguments:**
+
+    - `gamma`: $\\gamma > 0$, dividing $a_L$ (default 1).
 
     **Example:** ``ResidualPCMLP(784, 128, 8, 10, parametrisation=NeuralTangentParametrisation())``
     """

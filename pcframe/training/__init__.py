@@ -7,6 +7,7 @@ the same checks, guard and metrics. `pcframe.inference` re-exports every name he
 
 from ._hybrid import AmortiserInputs, Hybrid, default_pairs, train_hybrid
 from ._incremental import Incremental, train_incremental
+from ._monte_carlo import MonteCarlo, train_monte_carlo
 from ._nudging import Nudging
 from ._step import Learned, TrainingMode, train_step
 from ._supervised import Supervised, Unsupervised, train_supervised, train_unsupervised
@@ -16,6 +17,7 @@ __all__ = [
     "Hybrid",
     "Incremental",
     "Learned",
+    "MonteCarlo",
     "Nudging",
     "Supervised",
     "TrainingMode",
@@ -23,6 +25,7 @@ __all__ = [
     "default_pairs",
     "train_hybrid",
     "train_incremental",
+    "train_monte_carlo",
     "train_step",
     "train_supervised",
     "train_unsupervised",
