@@ -9,7 +9,7 @@ Import the parts as in the tutorials::
     import pcframe.utils as pxu       # Mask, m, step, Optim, save_params, load_params
 """
 
-from . import core, functional, inference, io, models, nn, pc, training, utils
+from . import core, diagnosis, functional, inference, io, models, nn, pc, training, utils
 from .core import RKG, Module, Param, RandomKeyGenerator, StaticParam, merge, split, static
 
 __version__ = "0.1.0"

@@ -23,6 +23,8 @@ PACKAGES = [
     "pcframe.inference",
     "pcframe.models",
     "pcframe.analysis",
+    "pcframe.diagnosis",
+    "pcframe.training",
 ]
 SOURCE = pathlib.Path(importlib.import_module("pcframe").__file__).parent
 
