@@ -22,6 +22,7 @@ __all__ = [
     "StaticParam",
     "__version__",
     "core",
+    "diagnosis",
     "functional",
     "inference",
     "io",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
+import numpy as np
 
 from ._module import Module
 from ._param import Param
@@ -38,7 +41,7 @@ class RandomKeyGenerator(Module):
     """
 
     def __init__(self, seed: int = 0) -> None:
-        self.key = RandomKeyParam(jax.random.PRNGKey(seed))
+        self.key = RandomKeyParam(_initial_key(seed))
 
     @serialised
     def seed(self, seed: int) -> None:
@@ -59,6 +62,18 @@ class RandomKeyGenerator(Module):
         keys = jax.random.split(self.key.value, n + 1)
         self.key.value = keys[0]
         return keys[1:]
+
+
+def _initial_key(seed: int) -> Any:
+    """``jax.random.PRNGKey(seed)``, as a NumPy array where that is the same key, so nothing starts JAX's backend.
+
+    Creating a generator (the global `RKG` at import) then leaves JAX uninitialised, and
+    `jax.distributed.initialize` can still be called after ``import pcframe``. The threefry key
+    of a seed $0 \\le s < 2^{32}$ is the pair ``(0, s)``; other seeds and key types take JAX's path.
+    """
+    if jax.config.jax_default_prng_impl == "threefry2x32" and isinstance(seed, int) and 0 <= seed < 2**32:
+        return np.array([0, seed], dtype=np.uint32)
+    return jax.random.PRNGKey(seed)
 
 
 RKG = RandomKeyGenerator(0)

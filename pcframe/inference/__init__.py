@@ -8,6 +8,7 @@ are the other `VodeParam`s. `pcframe.models.PCMLP` is a ready-made example.
 
 from ..training import (  # the training steps live in pcframe.training; re-exported here (pcax-style imports)
     AmortiserInputs,
+    Backprop,
     Hybrid,
     Incremental,
     Learned,
@@ -17,6 +18,7 @@ from ..training import (  # the training steps live in pcframe.training; re-expo
     TrainingMode,
     Unsupervised,
     default_pairs,
+    train_backprop,
     train_hybrid,
     train_incremental,
     train_monte_carlo,
@@ -57,6 +59,7 @@ __all__ = [
     "AbstractInference",
     "ActivityEnergy",
     "AmortiserInputs",
+    "Backprop",
     "BATCHED",
     "FREE",
     "Hybrid",
@@ -94,6 +97,7 @@ __all__ = [
     "sample",
     "sample_rms",
     "split_hyperparameters",
+    "train_backprop",
     "train_hybrid",
     "train_incremental",
     "train_monte_carlo",

@@ -5,6 +5,7 @@ what is clamped, what learns); `train_step` runs any mode in one compiled call w
 the same checks, guard and metrics. `pcframe.inference` re-exports every name here.
 """
 
+from ._backprop import Backprop, train_backprop
 from ._hybrid import AmortiserInputs, Hybrid, default_pairs, train_hybrid
 from ._incremental import Incremental, train_incremental
 from ._monte_carlo import MonteCarlo, train_monte_carlo
@@ -14,6 +15,7 @@ from ._supervised import Supervised, Unsupervised, train_supervised, train_unsup
 
 __all__ = [
     "AmortiserInputs",
+    "Backprop",
     "Hybrid",
     "Incremental",
     "Learned",
@@ -23,6 +25,7 @@ __all__ = [
     "TrainingMode",
     "Unsupervised",
     "default_pairs",
+    "train_backprop",
     "train_hybrid",
     "train_incremental",
     "train_monte_carlo",

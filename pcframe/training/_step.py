@@ -97,6 +97,9 @@ class TrainingMode(abc.ABC):
 
     name: ClassVar[str] = "train_step"
     """The name errors give for the step (e.g. ``train_supervised``)."""
+
+    infers: ClassVar[bool] = True
+    """Whether the mode runs an inference strategy: `train_step` then needs one, else `inference=None`."""
     stages: ClassVar[tuple[str, ...]] = ("the feedforward pass", "inference")
     """What the per-layer energies of `Learned.report` were measured after."""
 
@@ -114,11 +117,12 @@ class TrainingMode(abc.ABC):
         """
 
 
-def check_step_arguments(where: str, inference: Any, metrics: Any, **state: Any) -> None:
+def check_step_arguments(where: str, inference: Any, metrics: Any, infers: bool = True, **state: Any) -> None:
     """Refuse wrong argument types with a message that says what to pass instead.
 
     Keyword arguments named ``optim...`` must be `Optim`s; the others that are not key
-    generators must be `EnergyModule`s.
+    generators must be `EnergyModule`s; `inference` an inference strategy (`None` when the
+    step `infers` nothing).
     """
     for name, value in state.items():
         if name.startswith("optim"):
@@ -129,7 +133,9 @@ def check_step_arguments(where: str, inference: Any, metrics: Any, **state: Any)
                 )
         elif name != "rkg" and not isinstance(value, EnergyModule):
             raise TypeError(f"{where}: {name} must be a pcframe.pc.EnergyModule, got {type(value).__name__}.")
-    if not isinstance(inference, AbstractInference):
+    if not (infers or inference is None):
+        raise TypeError(f"{where} runs no inference: pass inference=None, got {inference!r}.")
+    if infers and not isinstance(inference, AbstractInference):
         raise TypeError(
             f"{where}: inference must be a pcframe.inference.AbstractInference, e.g. DiscreteInference(step_size=0.1, "
             f"steps=20) or ODEInference(); got {inference!r}."
@@ -153,7 +159,9 @@ def _compiled_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInf
     return without_unasked(out, mode.metrics)
 
 
-def train_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInference, **state: Any) -> dict[str, Any]:
+def train_step(
+    mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInference | None, **state: Any
+) -> dict[str, Any]:
     """Run one training step of `mode`: checks, one compiled call, the guard, metrics, the finite report.
 
     The models and optimisers passed by keyword are updated in place. Compiled once per
@@ -163,7 +171,7 @@ def train_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInferen
 
     - `mode`: a `TrainingMode` (e.g. your own subclass).
     - `x`, `y`: the batches (either may be `None`).
-    - `inference`: the inference strategy.
+    - `inference`: the inference strategy (`None` for a mode that `infers` nothing, e.g. `Backprop`).
     - `**state`: the models (`EnergyModule`), optimisers (names starting with ``optim``,
       `Optim`) and key generator (``rkg``) that `mode.learn` takes.
 
@@ -173,7 +181,7 @@ def train_step(mode: TrainingMode, x: Any, y: Any, *, inference: AbstractInferen
     """
     if not isinstance(mode, TrainingMode):
         raise TypeError(f"train_step: mode must be a pcframe.inference.TrainingMode, got {type(mode).__name__}.")
-    check_step_arguments(mode.name, inference, mode.metrics, **state)
+    check_step_arguments(mode.name, inference, mode.metrics, mode.infers, **state)
     check_batches(mode.name, x=x, y=y)
     out = _compiled_step(mode, x, y, inference=inference, **state)
     if mode.check_finite:
