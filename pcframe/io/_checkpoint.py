@@ -7,8 +7,7 @@ from typing import Any
 
 from ..core._param import Param
 from ..core._selection import m
-from ._params import write_file
-from ._reader import read_into
+from ._params import read_placed, write_file
 
 
 def _kept_across_batches(param: Param) -> bool:
@@ -48,6 +47,8 @@ def load_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> None:
     Build the objects exactly as for the saved run (same model, optimisers created the
     same way) and pass every saved object, then load: training continues bit for bit
     where it stopped. Every entry is validated before anything changes (see `load_params`).
+    Values are placed with each parameter's current sharding, so a checkpoint resumes in any
+    number of processes and devices: replicate or shard the objects first, then load.
 
     **Arguments:**
 
@@ -58,4 +59,6 @@ def load_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> None:
     """
     if not state:
         raise ValueError("load_checkpoint needs the objects to restore as keyword arguments, e.g. model=model.")
-    read_into(state, path, TRAINING_STATE, strict=True, kind="checkpoint", objects=list(state), where="load_checkpoint")
+    read_placed(
+        state, path, TRAINING_STATE, strict=True, kind="checkpoint", objects=list(state), where="load_checkpoint"
+    )

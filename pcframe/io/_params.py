@@ -8,23 +8,44 @@ from typing import Any
 import numpy as np
 
 from ._atomic import npz_path, write_atomically
+from ._distributed import host_value, place_like, placements, write_together
 from ._format import HEADER, encode, header_json
 from ._reader import read_into
 from ._stored import entries, nothing_selected, selected
 
 
 def write_file(module: Any, path: Any, filter: Any, kind: str, objects: list[str] | None, where: str) -> str:
-    """Save the selected parameters of `module` as a file of `kind`; returns the path written."""
+    """Save the selected parameters of `module` as a file of `kind`; returns the path written.
+
+    With several processes every process calls it: all take part in gathering sharded values,
+    process 0 writes, and every process returns once the file is complete (see `_distributed`).
+    """
     path = npz_path(path, where)
-    arrays, records = {}, {}
-    for name, param in selected(module, filter).items():
-        for key, leaf in entries(name, param.value).items():
-            arrays[key], records[key] = encode(leaf)
-    if not arrays:
+    values = {
+        key: host_value(leaf)
+        for name, param in selected(module, filter).items()
+        for key, leaf in entries(name, param.value).items()
+    }
+    if not values:
         raise nothing_selected(where, module, filter)
-    header = np.array(header_json(kind, records, objects))
-    write_atomically(path, lambda file: np.savez(file, **{HEADER: header}, **arrays), where)
+
+    def write() -> None:
+        arrays, records = {}, {}
+        for key, value in values.items():
+            arrays[key], records[key] = encode(value)
+        header = np.array(header_json(kind, records, objects))
+        write_atomically(path, lambda file: np.savez(file, **{HEADER: header}, **arrays), where)
+
+    write_together(write, path, where)
     return path
+
+
+def read_placed(module: Any, path: Any, filter: Any, **options: Any) -> None:
+    """`read_into`, then every value that spanned several devices put back on its parameter's sharding."""
+    chosen = list(selected(module, filter).values())
+    before = [placements(param.value) for param in chosen]
+    read_into(module, path, filter, **options)
+    place_like(chosen, before)
 
 
 def save_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None) -> str:
@@ -37,6 +58,10 @@ def save_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
     ``0o666`` less the umask. A shared parameter is saved once. The file records
     pcframe's format version and each entry's dtype and shape: every dtype JAX holds
     (bfloat16, float8, int4, complex, bool, ...) and typed PRNG keys round-trip exactly.
+
+    With several processes (``jax.distributed``), every process calls it with the same
+    arguments: values sharded over the processes are gathered, process 0 writes the file,
+    and every process returns once it is complete (docs/multi-host.md).
 
     **Arguments:**
 
@@ -58,7 +83,8 @@ def load_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
     header, and every entry's name, dtype, shape and size. Nothing is decompressed
     or allocated beyond what the model holds. Any mismatch raises an error naming the
     parameter; a damaged or crafted file raises `UnreadableFileError`; in every case
-    the model is left untouched.
+    the model is left untouched. A value that spans several devices (replicated or sharded)
+    is loaded onto the same sharding; with several processes, every process loads the file.
 
     **Arguments:**
 
@@ -69,4 +95,4 @@ def load_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
 
     **Example:** ``load_params(model, "model")``
     """
-    read_into(module, path, filter, strict=strict, kind="params", objects=None, where="load_params")
+    read_placed(module, path, filter, strict=strict, kind="params", objects=None, where="load_params")

@@ -117,3 +117,57 @@ def replicate(tree: Any, mesh: Mesh) -> None:
             param.value = jax.tree_util.tree_map(
                 lambda v: jax.device_put(v, everywhere) if _is_array(v) else v, param.value
             )
+
+
+def shard_params(tree: Any, mesh: Mesh, spec: PartitionSpec) -> None:
+    """Split every parameter value of `tree` over the devices of `mesh` as `spec` says, in place.
+
+    Each array becomes ``NamedSharding(mesh, spec)``: with ``PartitionSpec("batch", None)``
+    the rows of a weight are split over the devices of mesh axis ``"batch"`` (each holds
+    ``rows / devices`` of them). Training is unchanged: `jax.jit` propagates the sharding
+    and inserts the communication. Shard the weights before building the optimisers (their
+    states then follow the weights), and replicate the rest with `replicate` first. With
+    several processes every process calls it with the same values, as for `replicate`.
+
+    **Arguments:**
+
+    - `tree`: a parameter (e.g. ``model.layers[0].nn.weight``), a `Module`, or any pytree of them.
+    - `mesh`: a `jax.sharding.Mesh`.
+    - `spec`: a `jax.sharding.PartitionSpec`, one entry per leading axis of the values.
+
+    **Returns:** `None`; the parameters are updated in place.
+
+    **Example:**
+
+    ```python
+    replicate([model, RKG], mesh)
+    shard_params(model.layers[0].nn.weight, mesh, PartitionSpec("batch", None))  # rows split
+    ```
+    """
+    _check_mesh(mesh, None, "shard_params")
+    if not isinstance(spec, PartitionSpec):
+        raise TypeError(
+            f"shard_params needs a jax.sharding.PartitionSpec, e.g. PartitionSpec('batch', None); got {spec!r}."
+        )
+    sharding = NamedSharding(mesh, spec)
+    for param in collect_params(tree):
+        for leaf in jax.tree_util.tree_leaves(param.value):
+            if not _is_array(leaf):
+                continue
+            shape = np.shape(leaf)
+            axes = [(size, entry) for size, entry in zip(shape, spec) if entry is not None]
+            if len(spec) > len(shape) or any(size % _axis_size(mesh, entry) for size, entry in axes):
+                raise ValueError(
+                    f"shard_params: {type(param).__name__} of shape {shape} cannot be split as {spec} over the mesh "
+                    f"{dict(mesh.shape)}; each split axis must be a multiple of its mesh axis size. Choose another "
+                    "spec or leave this parameter replicated."
+                )
+        if param.value is not None:
+            param.value = jax.tree_util.tree_map(
+                lambda v: jax.device_put(v, sharding) if _is_array(v) else v, param.value
+            )
+
+
+def _axis_size(mesh: Mesh, entry: Any) -> int:
+    names = entry if isinstance(entry, tuple) else (entry,)
+    return int(np.prod([mesh.shape[name] for name in names]))
