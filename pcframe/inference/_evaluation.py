@@ -66,7 +66,7 @@ def evaluate_accuracy(model: EnergyModule, x: Any, y: Any) -> Any:
 
 
 @jit(static_argnums=1, overwrites=ACTIVITIES)
-def _infer_input(
+def _infer_from_random(
     y: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator, inference: AbstractInference
 ) -> tuple:
     init_random(model, None, y, sigma=sigma, rkg=rkg)
@@ -111,4 +111,4 @@ def infer_input(
             f"input node as input_node=...; {type(model).__name__} has none."
         )
     check_batches("infer_input", y=y)
-    return _infer_input(y, float(sigma), model=model, node=node, rkg=rkg, inference=inference)
+    return _infer_from_random(y, float(sigma), model=model, node=node, rkg=rkg, inference=inference)

@@ -7,21 +7,10 @@ from typing import Any
 import jax.numpy as jnp
 
 from ..core._random import RKG, RandomKeyGenerator
-from ..functional._jit import jit
 from ..pc._energy_module import EnergyModule
-from ..pc._vode import Vode
-from ._energy import ACTIVITIES, forward, output_vodes
-from ._init import init_random
+from ._energy import output_vodes
+from ._evaluation import _infer_from_random
 from ._strategy import AbstractInference
-
-
-@jit(static_argnums=1, overwrites=ACTIVITIES)
-def _sample(
-    y0: Any, sigma: float, *, model: EnergyModule, node: Vode, rkg: RandomKeyGenerator, inference: AbstractInference
-) -> tuple[Any, Any]:
-    init_random(model, None, y0, sigma=sigma, rkg=rkg)
-    inference.infer(model, None)
-    return node.h.value, forward(model, None, None)
 
 
 def sample(
@@ -70,6 +59,6 @@ def sample(
     y0 = jnp.zeros((n, *node.shape))
     node.h.frozen = False  # a static change, made outside the compiled call and undone after it
     try:
-        return _sample(y0, float(sigma), model=model, node=node, rkg=rkg, inference=inference)
+        return _infer_from_random(y0, float(sigma), model=model, node=node, rkg=rkg, inference=inference)
     finally:
         node.h.frozen = True

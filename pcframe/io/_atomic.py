@@ -33,16 +33,21 @@ def _temporary_prefix(path: str) -> str:
     return f".{os.path.basename(path)}.pcframe-"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (a zombie, dead but not yet reaped, does not; `True` where unknown)."""
     if os.name != "posix":
-        return True  # no cheap liveness test: keep the file
+        return True  # no cheap liveness test
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def remove_stale_temporaries(path: str) -> None:
@@ -52,7 +57,7 @@ def remove_stale_temporaries(path: str) -> None:
         if not (name.startswith(prefix) and name.endswith(_SUFFIX)):
             continue
         fields = name[len(prefix) : -len(_SUFFIX)].rsplit("-", 2)
-        if len(fields) == 3 and fields[0] == _HOST and fields[1].isdigit() and not _alive(int(fields[1])):
+        if len(fields) == 3 and fields[0] == _HOST and fields[1].isdigit() and not process_alive(int(fields[1])):
             try:
                 os.remove(os.path.join(folder, name))
             except FileNotFoundError:

@@ -18,6 +18,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from ._atomic import process_alive
+
 SAVE_TIMEOUT_SECONDS = 3600
 """How long the other processes wait for process 0 to finish writing a file."""
 _state: dict[str, Any] = {"saves": 0, "peers": {}, "heartbeat": None}
@@ -109,27 +111,12 @@ def _lost_peer(error: BaseException) -> bool:
     return any(sign in text for sign in ("Gloo", "by peer", "UNAVAILABLE", "heartbeat", "coordination service"))
 
 
-def _running(pid: int) -> bool:
-    """Whether process `pid` of this host runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _stopped_processes() -> list[int]:
     """The processes found dead: on this host by their process id, elsewhere by JAX's heartbeats."""
     here = socket.gethostname()
     dead = []
     for index, (host, pid) in _state["peers"].items():
-        if host == here and index != jax.process_index() and not _running(pid):
+        if host == here and index != jax.process_index() and not process_alive(pid):
             dead.append(index)
     if dead or not _state["peers"]:
         return dead
