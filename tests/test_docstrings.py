@@ -24,6 +24,7 @@ PACKAGES = [
     "pcframe.models",
     "pcframe.analysis",
     "pcframe.diagnosis",
+    "pcframe.plots",
     "pcframe.training",
 ]
 SOURCE = pathlib.Path(importlib.import_module("pcframe").__file__).parent

@@ -11,7 +11,13 @@ The script is pcframe's end-to-end example:
    same initial weights, with the same optimiser, epochs, batch size and batch order;
 4. prints a results table, saves the PC weights with `pxu.save_params`, reloads them
    into a freshly built model and checks that it predicts exactly the same, and
-   draws the energy and test-accuracy curves of both methods.
+   draws the energy and accuracy curves of both methods (`pcframe.plots.training_curves`).
+
+While an epoch runs, a progress bar shows the running energy and training accuracy (only where
+tqdm can draw it: standard error is a terminal). After every epoch one plain line is printed,
+whatever the output is, so a log file reads::
+
+    PC epoch 3/20  energy 0.1234  train_acc 0.912  test_acc 0.903  time 1.23s
 
 Run ``python tutorials/main_job.py --help`` for the options.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +48,8 @@ import pcframe.utils as pxu
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+import pcframe.plots as pxp  # noqa: E402
 
 HIDDEN = (128, 128)
 NUM_CLASSES = 10
@@ -95,11 +104,12 @@ def train_on_batch(T: int, x: jax.Array, y: jax.Array, *, model: Model, optim_w:
 
     The inference optimiser is re-initialised for every batch (a no-op for plain
     SGD, required once it carries state such as momentum). Returns the energy at
-    which the weights are updated, i.e. after inference.
+    which the weights are updated, i.e. after inference, and the accuracy of the feed-forward
+    prediction on the batch (before the update).
     """
     model.train()
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
-        forward(x, y, model=model)
+        logits = forward(x, y, model=model)
     optim_h.init(pxu.Mask(pxc.VodeParam)(model))
 
     def inference_step(_step, x, *, model, optim_h):
@@ -113,7 +123,12 @@ def train_on_batch(T: int, x: jax.Array, y: jax.Array, *, model: Model, optim_w:
     with pxu.step(model, clear_params=pxc.VodeParam.Cache):
         (e, _), g = pxf.value_and_grad(WEIGHTS, has_aux=True)(energy)(x, model=model)
     optim_w.step(model, g["model"])
-    return e
+    return e, batch_accuracy(logits, y)
+
+
+def batch_accuracy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    """Fraction of the batch whose predicted class (argmax of the logits) is the one-hot label's."""
+    return jnp.mean(logits.argmax(axis=-1) == y.argmax(axis=-1))
 
 
 @pxf.jit(overwrites=pxc.VodeParam)
@@ -174,24 +189,51 @@ def pc_accuracy(model: Model, data: Data) -> tuple[float, np.ndarray]:
     return float(np.mean(predictions == data.y_test)), predictions
 
 
-def run_epochs(name: str, data: Data, args: argparse.Namespace, train_step: Callable, test_accuracy: Callable) -> dict:
-    """Train for `args.epochs` epochs with a progress bar; return per-epoch energies, test accuracies, wall time.
+POSTFIX_EVERY = 10
+"""The progress bar's running energy and accuracy are refreshed every this many batches (each read waits for the device)."""
 
-    `train_step(x, y)` trains on one batch (one-hot `y`) and returns its energy;
-    `test_accuracy()` returns the current test accuracy.
+
+def epoch_line(name: str, epoch: int, epochs: int, energy: float, train_acc: float, test_acc: float, seconds: float):
+    """The plain summary line printed after each epoch, e.g. ``PC epoch 3/20  energy 0.1234  ...  time 1.23s``."""
+    return (
+        f"{name} epoch {epoch}/{epochs}  energy {energy:.4f}  train_acc {train_acc:.3f}  "
+        f"test_acc {test_acc:.3f}  time {seconds:.2f}s"
+    )
+
+
+def run_epochs(name: str, data: Data, args: argparse.Namespace, train_step: Callable, test_accuracy: Callable) -> dict:
+    """Train for `args.epochs` epochs; return per-epoch energies, train and test accuracies, and times.
+
+    `train_step(x, y)` trains on one batch (one-hot `y`) and returns its energy and the accuracy
+    of the batch's feed-forward prediction; `test_accuracy()` returns the current test accuracy.
+    A progress bar shows the running means while an epoch runs (``disable=None``: only when
+    standard error is a terminal); after each epoch `epoch_line` is printed to standard output.
     """
     rng = np.random.default_rng(args.seed)
-    history = {"energy": [], "accuracy": []}
+    history = {"energy": [], "train_accuracy": [], "test_accuracy": [], "epoch_time": []}
     start = time.perf_counter()
-    for epoch in range(args.epochs):
-        energies = []
-        batches = tqdm(epoch_batches(data, args.batch_size, rng), desc=f"{name} epoch {epoch + 1}/{args.epochs}")
-        for index in batches:
-            energies.append(train_step(data.x_train[index], jax.nn.one_hot(data.y_train[index], NUM_CLASSES)))
+    for epoch in range(1, args.epochs + 1):
+        epoch_start = time.perf_counter()
+        energies, accuracies = [], []
+        batches = epoch_batches(data, args.batch_size, rng)
+        bar = tqdm(batches, desc=f"{name} epoch {epoch}/{args.epochs}", disable=None, leave=False, file=sys.stderr)
+        for i, index in enumerate(bar, 1):
+            energy, accuracy = train_step(data.x_train[index], jax.nn.one_hot(data.y_train[index], NUM_CLASSES))
+            energies.append(energy)
+            accuracies.append(accuracy)
+            if not bar.disable and (i % POSTFIX_EVERY == 0 or i == len(batches)):
+                running = np.mean(jax.device_get(energies)), np.mean(jax.device_get(accuracies))
+                bar.set_postfix(energy=f"{running[0]:.4f}", train_acc=f"{running[1]:.3f}", refresh=False)
+        bar.close()
         history["energy"].append(float(np.mean(jax.device_get(energies))))
-        history["accuracy"].append(test_accuracy())
-        batches.set_postfix(energy=f"{history['energy'][-1]:.3f}", test_acc=f"{history['accuracy'][-1]:.3f}")
-        batches.close()
+        history["train_accuracy"].append(float(np.mean(jax.device_get(accuracies))))
+        history["test_accuracy"].append(test_accuracy())
+        history["epoch_time"].append(time.perf_counter() - epoch_start)
+        last = {key: values[-1] for key, values in history.items()}
+        line = epoch_line(
+            name, epoch, args.epochs, last["energy"], last["train_accuracy"], last["test_accuracy"], last["epoch_time"]
+        )
+        print(line, flush=True)
     history["time"] = time.perf_counter() - start
     return history
 
@@ -228,9 +270,10 @@ def train_bp(weights: list[tuple[jax.Array, jax.Array]], data: Data, args: argpa
 
     @jax.jit
     def update(weights, state, x, y):
+        accuracy = batch_accuracy(mlp_logits(weights, x, act_fn), y)
         loss, grads = jax.value_and_grad(loss_fn)(weights, x, y)
         updates, state = tx.update(grads, state, weights)
-        return optax.apply_updates(weights, updates), state, loss
+        return optax.apply_updates(weights, updates), state, loss, accuracy
 
     @jax.jit
     def predict(weights, x):
@@ -240,8 +283,8 @@ def train_bp(weights: list[tuple[jax.Array, jax.Array]], data: Data, args: argpa
 
     def train_step(x, y):
         nonlocal weights, state
-        weights, state, loss = update(weights, state, x, y)
-        return loss
+        weights, state, loss, accuracy = update(weights, state, x, y)
+        return loss, accuracy
 
     def test_accuracy():
         return float(np.mean(np.asarray(predict(weights, data.x_test)) == data.y_test))
@@ -251,17 +294,17 @@ def train_bp(weights: list[tuple[jax.Array, jax.Array]], data: Data, args: argpa
 
 
 def plot(pc: dict, bp: dict, path: str) -> None:
-    """Write the energy-per-epoch and test-accuracy-per-epoch curves of PC and BP to `path`."""
-    epochs = np.arange(1, len(pc["energy"]) + 1)
-    fig, (ax_e, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_e.plot(epochs, pc["energy"], "o-", label="PC (energy at the weight update)")
-    ax_e.plot(epochs, bp["energy"], "s-", label="BP (cross-entropy = energy of the feed-forward state)")
-    ax_e.set(xlabel="epoch", ylabel="mean training energy", yscale="log", title="Energy per epoch")
-    ax_e.legend(fontsize=8)
-    ax_a.plot(epochs, pc["accuracy"], "o-", label="PC")
-    ax_a.plot(epochs, bp["accuracy"], "s-", label="BP")
-    ax_a.set(xlabel="epoch", ylabel="test accuracy", title="Test accuracy per epoch")
-    ax_a.legend()
+    """Write the energy-per-epoch and accuracy-per-epoch curves of PC and BP (train and test) to `path`.
+
+    PC's energy is the one at the weight update (after inference); BP's is its cross-entropy, the
+    energy of the feed-forward state.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ylabels = {"energy": "mean training energy (per sample)"}
+    pxp.training_curves(pc, ["energy", "accuracy"], ax=axes, label="PC", ylabels=ylabels, color="C0")
+    pxp.training_curves(bp, ["energy", "accuracy"], ax=axes, label="BP", ylabels=ylabels, color="C1", marker="s")
+    axes[0].set_title("Energy per epoch")
+    axes[1].set_title("Accuracy per epoch (dashed: test)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -303,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     pc = train_pc(model, data, args)
     pc_acc, pc_predictions = pc_accuracy(model, data)
     _, bp = train_bp(initial_weights, data, args, act_fn)
-    bp_acc = bp["accuracy"][-1]
+    bp_acc = bp["test_accuracy"][-1]
 
     params_path = pxu.save_params(model, os.path.join(args.out, "pc_params"))
     px.RKG.seed(args.seed + 1)
