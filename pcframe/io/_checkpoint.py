@@ -7,7 +7,8 @@ from typing import Any
 
 from ..core._param import Param
 from ..core._selection import m
-from ._params import read_placed, write_file
+from ._params import write_file
+from ._reader import read_into
 
 
 def _kept_across_batches(param: Param) -> bool:
@@ -59,6 +60,4 @@ def load_checkpoint(path: str | bytes | os.PathLike, **state: Any) -> None:
     """
     if not state:
         raise ValueError("load_checkpoint needs the objects to restore as keyword arguments, e.g. model=model.")
-    read_placed(
-        state, path, TRAINING_STATE, strict=True, kind="checkpoint", objects=list(state), where="load_checkpoint"
-    )
+    read_into(state, path, TRAINING_STATE, strict=True, kind="checkpoint", objects=list(state), where="load_checkpoint")

@@ -227,17 +227,12 @@ def _place(value: Any, sharding: Any) -> Any:
     return jax.random.wrap_key_data(placed, impl=jax.random.key_impl(value)) if key else placed
 
 
-def place_like(params: list[Any], before: list[list[Any]]) -> None:
-    """Put each loaded value of `params` on the sharding its parameter had before loading (`placements`)."""
-    from ..core._state import assign
-
-    targets, values = [], []
-    for param, shardings in zip(params, before):
-        if param.value is None or not any(s is not None for s in shardings):
-            continue
-        leaves, structure = jax.tree_util.tree_flatten(param.value)
-        placed = [leaf if s is None else _place(leaf, s) for leaf, s in zip(leaves, shardings)]
-        targets.append(param)
-        values.append(jax.tree_util.tree_unflatten(structure, placed))
-    if targets:
-        assign(targets, values)
+def placed_like(value: Any, like: Any) -> Any:
+    """`value` (a value read from a file) with each leaf on the sharding of the same leaf of `like`, where that
+    spans several devices (a replicated or sharded parameter keeps its placement across a load)."""
+    shardings = placements(like)
+    if all(sharding is None for sharding in shardings):
+        return value
+    leaves, structure = jax.tree_util.tree_flatten(value)
+    placed = [leaf if sharding is None else _place(leaf, sharding) for leaf, sharding in zip(leaves, shardings)]
+    return jax.tree_util.tree_unflatten(structure, placed)

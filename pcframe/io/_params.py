@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import npz_path, write_atomically
-from ._distributed import host_value, place_like, placements, write_together
+from ._distributed import host_value, write_together
 from ._format import HEADER, encode, header_json
 from ._reader import read_into
 from ._stored import entries, nothing_selected, selected
@@ -38,14 +38,6 @@ def write_file(module: Any, path: Any, filter: Any, kind: str, objects: list[str
 
     write_together(write, path, where)
     return path
-
-
-def read_placed(module: Any, path: Any, filter: Any, **options: Any) -> None:
-    """`read_into`, then every value that spanned several devices put back on its parameter's sharding."""
-    chosen = list(selected(module, filter).values())
-    before = [placements(param.value) for param in chosen]
-    read_into(module, path, filter, **options)
-    place_like(chosen, before)
 
 
 def save_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None) -> str:
@@ -95,4 +87,4 @@ def load_params(module: Any, path: str | bytes | os.PathLike, filter: Any = None
 
     **Example:** ``load_params(model, "model")``
     """
-    read_placed(module, path, filter, strict=strict, kind="params", objects=None, where="load_params")
+    read_into(module, path, filter, strict=strict, kind="params", objects=None, where="load_params")

@@ -14,6 +14,7 @@ import numpy as np
 from ..core._state import assign
 from ._archive import Archive, NpyHeader
 from ._atomic import npz_path
+from ._distributed import placed_like
 from ._format import (
     FORMAT_VERSION,
     HEADER,
@@ -122,7 +123,10 @@ def _check_entry(header: Header, key: str, leaf: Any, npy: NpyHeader, fail: Any,
 def read_into(
     module: Any, path: Any, filter: Any, *, strict: bool, kind: str, objects: list[str] | None, where: str
 ) -> None:
-    """Load the file at `path` into the selected parameters of `module`, all or nothing."""
+    """Load the file at `path` into the selected parameters of `module`, all or nothing.
+
+    A value that spans several devices (replicated or sharded) is loaded onto the same sharding.
+    """
     path = npz_path(path, where)
     if not os.path.exists(path):
         raise FileNotFoundError(
@@ -180,8 +184,11 @@ def read_into(
     values = {key: decode(data[key], leaf) for key, leaf in expected.items()}
     targets = [param for param in chosen.values() if param.value is not None]
     new = [
-        jax.tree_util.tree_unflatten(
-            jax.tree_util.tree_structure(param.value), [values[k] for k in entries(name, param.value)]
+        placed_like(
+            jax.tree_util.tree_unflatten(
+                jax.tree_util.tree_structure(param.value), [values[k] for k in entries(name, param.value)]
+            ),
+            param.value,
         )
         for name, param in chosen.items()
         if param.value is not None
