@@ -48,6 +48,23 @@ def legend_label(label: str | None, name: str, columns: int) -> str:
     return label if columns == 1 else f"{label}: {name}"
 
 
+def chosen(requested: Any, available: Sequence[str], default: Sequence[str], argument: str, missing: str, none: str):
+    """The names to draw: `requested` (one name or several, each in `available`), else `default`.
+
+    `missing` names what lacks a requested name (``"history has no metric"``); `none` is the error
+    message when nothing was requested and `default` is empty.
+    """
+    if requested is None:
+        if not default:
+            raise ValueError(none)
+        return list(default)
+    names = [requested] if isinstance(requested, str) else list(requested)
+    for name in names:
+        if name not in available:
+            raise ValueError(f"{argument}: {missing} {name!r} (it has {list(available)}).")
+    return names
+
+
 def _dims(ndims: Sequence[int]) -> str:
     return " or ".join(f"a {d}-d array" for d in ndims)
 

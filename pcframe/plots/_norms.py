@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import given_axes, wants_log
-from ._data import as_array, legend_label, names_for, x_values
+from ._data import as_array, chosen, legend_label, names_for, x_values
 
 NORM_KEYS = ("activity_norms", "param_norms", "grad_norms")
 """The norms `pcframe.inference.Metrics` adds to a training step's output, in the order `metrics_norms` draws them."""
@@ -108,18 +108,15 @@ def metrics_norms(
     ```
     """
     stacked = _stack(outputs)
-    if keys is None:
-        keys = [k for k in NORM_KEYS if k in stacked]
-        if not keys:
-            raise ValueError(
-                f"outputs hold none of {list(NORM_KEYS)} (keys {sorted(stacked)}): train with "
-                "metrics=pxi.Metrics(activity_norms=True, param_norms=True, grad_norms=True)."
-            )
-    else:
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        for key in keys:
-            if key not in stacked:
-                raise ValueError(f"keys: outputs have no {key!r} (keys {sorted(stacked)}).")
+    keys = chosen(
+        keys,
+        sorted(stacked),
+        [k for k in NORM_KEYS if k in stacked],
+        "keys",
+        "outputs have no",
+        f"outputs hold none of {list(NORM_KEYS)} (keys {sorted(stacked)}): train with "
+        "metrics=pxi.Metrics(activity_norms=True, param_norms=True, grad_norms=True).",
+    )
     axes = given_axes(ax, len(keys), f"{len(keys)} norms {keys}")
     names = dict(names or {})
     for axis, key in zip(axes, keys):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import given_axes, wants_log
-from ._data import as_array, x_values
+from ._data import as_array, chosen, x_values
 
 SPLIT = re.compile(r"^(train|test|val|valid|validation|eval)_(.+)$|^(.+)_(train|test|val|valid|validation|eval)$")
 """A history key naming its split: ``train_loss``, ``test_accuracy``, ``loss_val``, ..."""
@@ -75,18 +75,15 @@ def training_curves(
     """
     series = _series(history)
     available = list(dict.fromkeys(metric for metric, _, _, _ in series))
-    if metrics is None:
-        metrics = [m for m in available if any(not _scalar(v) for mm, _, v, _ in series if mm == m)]
-        if not metrics:
-            raise ValueError(
-                f"history holds no list of numbers to plot (keys {sorted(history)}): give each metric "
-                "one value per epoch or step, e.g. {'energy': [0.9, 0.3, 0.1]}."
-            )
-    else:
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-        for metric in metrics:
-            if metric not in available:
-                raise ValueError(f"metrics: history has no metric {metric!r} (it has {available}).")
+    metrics = chosen(
+        metrics,
+        available,
+        [m for m in available if any(not _scalar(v) for mm, _, v, _ in series if mm == m)],
+        "metrics",
+        "history has no metric",
+        f"history holds no list of numbers to plot (keys {sorted(history)}): give each metric "
+        "one value per epoch or step, e.g. {'energy': [0.9, 0.3, 0.1]}.",
+    )
     axes = given_axes(ax, len(metrics), f"{len(metrics)} metrics {metrics}")
     ylabels = dict(ylabels or {})
     for axis, metric in zip(axes, metrics):
