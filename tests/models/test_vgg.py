@@ -104,12 +104,17 @@ def test_shape_errors_name_the_model():
         pxi.predict(model, jnp.zeros((5, 64)))
 
 
-def test_trains_on_digits_with_both_engines():
+def _shuffled_digits():
+    """scikit-learn's 8x8 digits, channels first in [0, 1], shuffled once; one-hot labels."""
     datasets = pytest.importorskip("sklearn.datasets")
     digits = datasets.load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]
     order = np.random.default_rng(0).permutation(len(images))
-    x, y = images[order], jax.nn.one_hot(digits.target[order], 10)
+    return images[order], jax.nn.one_hot(digits.target[order], 10)
+
+
+def test_trains_on_digits_with_both_engines():
+    x, y = _shuffled_digits()
     x_train, y_train, x_test, y_test = x[:1400], y[:1400], x[1400:], y[1400:]
     px.RKG.seed(0)
     model = PCVGG(channels=(1, 8, 16), num_classes=10, image_size=8)
@@ -131,11 +136,7 @@ def test_trains_on_digits_with_both_engines():
 
 def test_batch_normalised_vgg_learns_digits_and_keeps_running_statistics():
     """PCVGG(norm=True): a BatchNorm after each convolution; 2 epochs on digits reach well above chance."""
-    datasets = pytest.importorskip("sklearn.datasets")
-    digits = datasets.load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]
-    order = np.random.default_rng(0).permutation(len(images))
-    x, y = images[order], jax.nn.one_hot(digits.target[order], 10)
+    x, y = _shuffled_digits()
     px.RKG.seed(0)
     model = PCVGG(channels=(1, 8, 16), num_classes=10, image_size=8, norm=True)
     assert [n.num_features for n in model.norms] == [8, 16]
