@@ -99,7 +99,7 @@ class Optim(Module):
         by_group = isinstance(tx, Mapping)
         if by_group:
             tx, params = grouped(tx, params)
-        if not isinstance(tx, optax.GradientTransformation):
+        elif not isinstance(tx, optax.GradientTransformation):
             raise TypeError(f"Optim needs an optax GradientTransformation (e.g. optax.sgd(0.1)), got {tx!r}.")
         self.tx = StaticParam(tx)
         self.state = OptimState()

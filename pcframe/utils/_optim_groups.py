@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import optax
 
 from ..core._tree import collect_params
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedTransformation:
+    """`optax.multi_transform` of `transforms` over parameters labelled `labels`, compared by value.
+
+    Equal transformations and labels make equal objects, so a new `Optim` over the same optax
+    transformations has the same static structure and compiles nothing new (a fresh
+    `optax.multi_transform` would be a new object every time).
+    """
+
+    transforms: tuple[tuple[str, optax.GradientTransformation], ...]
+    labels: tuple[str, ...]
+
+    def _multi(self) -> optax.GradientTransformation:
+        return optax.multi_transform(dict(self.transforms), list(self.labels))
+
+    def init(self, params: Any) -> Any:
+        """The optimiser state of `params` (one entry per group)."""
+        return self._multi().init(params)
+
+    def update(self, updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        """Each group's updates from its own transformation."""
+        return self._multi().update(updates, state, params)
 
 
 def grouped(transforms: Mapping[str, optax.GradientTransformation], groups: Any) -> tuple[Any, Any]:
@@ -18,7 +43,7 @@ def grouped(transforms: Mapping[str, optax.GradientTransformation], groups: Any)
     - `transforms`: ``{name: GradientTransformation}``.
     - `groups`: ``{name: parameters}`` with the same names (e.g. ``Mask(LayerParam)(model.layers[:-1])``).
 
-    **Returns:** ``(tx, params)``: the transformation, labelled by group for the parameters in
+    **Returns:** ``(tx, params)``: the transformation (a `GroupedTransformation`), labelled by group for the parameters in
     `collect_params` order of `params`, and `params` (the groups, as one pytree).
     """
     if not isinstance(groups, Mapping) or set(groups) != set(transforms):
@@ -46,4 +71,4 @@ def grouped(transforms: Mapping[str, optax.GradientTransformation], groups: Any)
                     "belongs to one group (one optimiser updates it)."
                 )
     labels = [group_of[id(param)] for param in collect_params(groups)]
-    return optax.multi_transform(dict(transforms), labels), groups
+    return GroupedTransformation(tuple(sorted(transforms.items())), tuple(labels)), groups

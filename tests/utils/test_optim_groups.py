@@ -59,3 +59,27 @@ def test_groups_are_checked():
     optim.init()  # restarting the state is fine
     with pytest.raises(ValueError, match="create a new Optim"):
         optim.init(pxu.Mask(pxnn.LayerParam)(model))
+
+
+def test_a_new_grouped_optim_over_the_same_transformations_compiles_nothing():
+    from tests.inference.compiles import count_compilations
+
+    hidden, head = optax.adam(ADAM_LR), optax.sgd(SGD_LR)
+    x, y = jax.random.normal(jax.random.PRNGKey(0), (N, 6)), jax.random.normal(jax.random.PRNGKey(1), (N, 3))
+    inference = pxi.DiscreteInference(step_size=STEP, steps=T)
+
+    def train_once():
+        model = PCMLP([6, 8, 3])
+        optim = pxu.Optim(
+            {"hidden": hidden, "head": head},
+            {
+                "hidden": pxu.Mask(pxnn.LayerParam)(model.layers[:-1]),
+                "head": pxu.Mask(pxnn.LayerParam)(model.layers[-1]),
+            },
+        )
+        pxi.train_supervised(model, optim, x, y, inference=inference)
+
+    train_once()
+    with count_compilations() as compiled:
+        train_once()
+    assert compiled[0] == 0
