@@ -38,7 +38,7 @@ from ._energy import (
     output_loss,
     output_vodes,
 )
-from ._errors import ErrorEnergy, ErrorInference
+from ._errors import ErrorEnergy, ErrorInference, prediction_errors
 from ._evaluation import evaluate_accuracy, infer_input, predict
 from ._gradients import activity_grad, activity_vector_field, param_grad, value_grad_and_layers
 from ._init import init_random
@@ -74,6 +74,7 @@ __all__ = [
     "ErrorInference",
     "Metrics",
     "Nudging",
+    "prediction_errors",
     "ODEInference",
     "StepwiseInference",
     "Supervised",

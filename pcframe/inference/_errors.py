@@ -19,10 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..functional._vmap import vmap
+from ..pc._energy_module import EnergyModule
 from ..pc._status import STATUS
 from ..pc._vode import VodeParam
 from ..utils._step import step
 from ._energy import BATCHED, _batch_energy, _forward, _sample_energies
+from ._finite import vode_names
 from ._strategy import AbstractInference, ActivityEnergy
 
 
@@ -32,6 +34,57 @@ def _under_errors(fn: Any, x: Any) -> Any:
             return fn(x, None, model=model)
 
     return run
+
+
+def _errors_at(model: Any, x: Any, params: list[Any]) -> list[Any]:
+    """$z - u(z)$ for each activity parameter in `params` (`None` where its node receives no prediction)."""
+    owners = {id(v.h): v for v in model.iter_vodes()}
+    vodes = [owners.get(id(p)) for p in params]
+
+    @vmap(BATCHED, in_axes=(0,), out_axes=0)
+    def errors(x: Any, *, model: Any) -> list[Any]:
+        model(x, None)
+        caches = [(v.cache.value or {}) if v is not None else {} for v in vodes]
+        return [p.value - c["u"] if "u" in c else None for p, c in zip(params, caches)]
+
+    with step(model, clear_params=VodeParam.Cache):
+        return errors(x, model=model)
+
+
+def prediction_errors(model: EnergyModule, x: Any = None) -> dict[str, Any]:
+    """The prediction error of every node at the current activities, $\\epsilon_\\ell = z_\\ell - u_\\ell(z)$.
+
+    One forward pass at the activities the model holds (after inference, a training step or
+    `init_forward`), batched like them. After `ErrorInference` these are the errors it
+    inferred: it writes back $z(\\epsilon^*)$, whose errors are $\\epsilon^*$ (up to float
+    rounding). The clamped output's entry is $y - u_L$; a node that receives no prediction
+    (a free input) has no entry. Nothing of the model changes.
+
+    **Arguments:**
+
+    - `model`: an `EnergyModule` following the engines' protocol, its activities set.
+    - `x`: the input batch (`None` for a free input layer).
+
+    **Returns:** ``{node: errors}``, keyed by the node's attribute path (e.g. ``"vodes[0]"``).
+
+    **Example:**
+
+    ```python
+    ErrorInference(DiscreteInference(step_size=0.1, steps=20)).run(model, x)
+    eps = prediction_errors(model, x)          # {"vodes[0]": (batch, 128), ..., "vodes[2]": y - u_L}
+    {name: float(jnp.mean(e**2)) for name, e in eps.items()}
+    ```
+    """
+    vodes = list(model.iter_vodes())
+    names = vode_names(model)
+    for name, vode in zip(names, vodes):
+        if vode.h.value is None:
+            raise ValueError(
+                f"prediction_errors: node {name} of {type(model).__name__} holds no activity; run "
+                "init_forward(model, x, y), inference or a training step first."
+            )
+    errors = _errors_at(model, x, [vode.h for vode in vodes])
+    return {name: error for name, error in zip(names, errors) if error is not None}
 
 
 class ErrorEnergy(ActivityEnergy):
@@ -61,18 +114,9 @@ class ErrorEnergy(ActivityEnergy):
 
         A free node that receives no prediction (e.g. a free input) keeps its activity as its error.
         """
-        model, params = self.model, self.energy_fn.params
-        owners = {id(v.h): v for v in model.iter_vodes()}
-        vodes = [owners.get(id(p)) for p in params]
-
-        @vmap(BATCHED, in_axes=(0,), out_axes=0)
-        def errors(x: Any, *, model: Any) -> list[Any]:
-            model(x, None)
-            caches = [(v.cache.value or {}) if v is not None else {} for v in vodes]
-            return [p.value - c["u"] if "u" in c else p.value for p, c in zip(params, caches)]
-
-        with step(model, clear_params=VodeParam.Cache):
-            return errors(self.energy_fn.x, model=model)
+        params = self.energy_fn.params
+        errors = _errors_at(self.model, self.energy_fn.x, params)
+        return [p.value if e is None else e for p, e in zip(params, errors)]
 
     def states(self, errors: list[Any]) -> list[Any]:
         """The activities $z(\\epsilon)$: one forward pass with $z_\\ell = u_\\ell + \\epsilon_\\ell$."""

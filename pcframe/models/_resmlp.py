@@ -60,6 +60,11 @@ class ResidualPCMLP(EnergyModule):
     `gamma`) belongs to the model, so every engine step uses it, and each multiplier uses
     its own layer's fan-in rather than a width read from the first layer.
 
+    With ``skips=False`` the hidden nodes lose their identity path, $u_\\ell = a_\\ell W_\\ell
+    \\phi(z_{\\ell-1})$, and the branch multiplier loses its depth factor ($a_\\ell = 1/\\sqrt{N}$
+    under `MuPC` and `NeuralTangentParametrisation`): JPC's ``make_mlp`` without a skip model,
+    the pre-activation layout in which JPC's networks (μPC's included) port unchanged.
+
     **Arguments:**
 
     - `input_dim`: $D$.
@@ -70,6 +75,7 @@ class ResidualPCMLP(EnergyModule):
     - `parametrisation`: `MuPC()`, `StandardParametrisation()`, `NeuralTangentParametrisation()` or your own.
     - `output_energy`: energy of the output node (`se_energy` or `ce_energy`).
     - `bias`: give every layer a bias (inside the multiplier, as JPC: $a_\\ell(W_\\ell h + b_\\ell)$).
+    - `skips`: the identity path into each hidden node after the first (JPC's ``make_skip_model``).
     - `regularisers`: energy regularisers (e.g. ``(WeightDecay(1e-4),)``), see `pcframe.pc.WeightDecay`.
     - `rkg`: key generator for the weight initialisation.
 
@@ -93,6 +99,7 @@ class ResidualPCMLP(EnergyModule):
         output_energy: Callable[..., Any] = se_energy,
         bias: bool = False,
         regularisers: tuple = (),
+        skips: bool = True,
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
@@ -111,10 +118,14 @@ class ResidualPCMLP(EnergyModule):
         self.layers = [Linear(a, b, bias=bias, rkg=rkg) for a, b in zip(sizes[:-1], sizes[1:])]
         for layer, fan_in in zip(self.layers, sizes[:-1]):
             init_weight(layer, parametrisation, fan_in, rkg)
+        if not isinstance(skips, bool):
+            raise TypeError(f"{where} skips must be True or False, got {skips!r}.")
+        self.skips = skips
         p, n = parametrisation, self.width
+        branches = self.depth if skips else 1  # residual branches are scaled down by the depth they are summed over
         self.scales = (
             p.input_scale(self.input_dim),
-            *[p.hidden_scale(n, self.depth)] * (self.depth - 2),
+            *[p.hidden_scale(n, branches)] * (self.depth - 2),
             p.output_multiplier(n),
         )
         self.vodes = [Vode((n,)) for _ in range(self.depth - 1)] + [Vode((self.output_dim,), output_energy)]
@@ -128,7 +139,8 @@ class ResidualPCMLP(EnergyModule):
             raise ValueError(f"{type(self).__name__} takes one input sample of shape ({self.input_dim},), got {got}.")
         z = self.vodes[0](self.scales[0] * self.layers[0](x))
         for layer, vode, scale in zip(self.layers[1:-1], self.vodes[1:-1], self.scales[1:-1]):
-            z = vode(z + scale * layer(self.act_fn(z)))
+            branch = scale * layer(self.act_fn(z))
+            z = vode(z + branch if self.skips else branch)
         self.vodes[-1](self.scales[-1] * self.layers[-1](self.act_fn(z)))
         if y is not None:
             self.vodes[-1].set("h", y)

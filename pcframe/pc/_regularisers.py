@@ -109,6 +109,18 @@ class SpectralPenalty(AbstractRegulariser):
     (`weight_matrices`), where JPC's only reaches layers with a ``.weight`` attribute (none
     of its ``make_mlp`` layers).
 
+    JPC's predictive-dendrites energy (``pdm_energy_fn(spectral_penalty=λ)``) differs in three
+    ways: it takes the smaller Gram matrix ($\\lVert W W^\\top - I\\rVert_F^2$ when ``out < in``),
+    has no factor $\\tfrac12$, and reaches only the forward weights of the hidden layers. The
+    two Gram matrices share their non-zero eigenvalues, so the two forms differ by the constant
+    ``in - out`` and have the same gradient. Tag those weights and use twice the coefficient:
+    the gradients are JPC's exactly, the value is JPC's plus $\\lambda\\sum_\\ell \\max(0,
+    \\mathrm{in}_\\ell - \\mathrm{out}_\\ell)$::
+
+        for layer in model.layers[:-1]:   # a BidirectionalPCMLP(..., dendrites=True)
+            layer.nn.weight.spectral = True
+        model.regularisers = (SpectralPenalty(2 * lam, m(LayerParam).has(spectral=True)),)
+
     **Arguments:**
 
     - `coefficient`: $\\lambda \\ge 0$.

@@ -258,3 +258,37 @@ def test_inner_must_be_a_strategy():
         pxi.ErrorInference(optax.sgd(0.1))
     with pytest.raises(TypeError, match="twice"):
         pxi.ErrorInference(pxi.ErrorInference(pxi.DiscreteInference()))
+
+
+def test_inferred_errors_are_readable_after_inference():
+    """After ePC, `prediction_errors` gives the errors of a hand-written descent on the ePC energy."""
+    x, y = _data(n=64)
+    model = PCMLP(SIZES)
+    fs, _ = _layers(model)
+    eta, steps = 0.1, 40
+    hand = [jnp.zeros((64, s)) for s in SIZES[1:-1]]
+    for _ in range(steps):
+        grads = jax.grad(lambda e: epc_formula(fs, e, x, y))(hand)
+        hand = [e - eta * g for e, g in zip(hand, grads)]
+    z = x
+    for f, e in zip(fs[:-1], hand):
+        z = f(z) + e
+    output_error = y - fs[-1](z)
+
+    pxi.init_forward(model, x, y)
+    pxi.ErrorInference(pxi.DiscreteInference(step_size=eta, steps=steps)).run(model, x)
+    activities = [v.h.value for v in model.vodes]
+    for _ in range(2):  # reading them changes nothing
+        errors = pxi.prediction_errors(model, x)
+        assert list(errors) == ["vodes[0]", "vodes[1]", "vodes[2]"]
+        for got, expected in zip(errors.values(), [*hand, output_error]):
+            np.testing.assert_allclose(got, expected, atol=2e-5)
+        for vode, before in zip(model.vodes, activities):
+            np.testing.assert_array_equal(vode.h.value, before)
+    assert float(jnp.max(jnp.abs(hand[0]))) > 1e-3  # the errors moved away from zero
+
+
+def test_prediction_errors_need_activities():
+    model = PCMLP(SIZES)
+    with pytest.raises(ValueError, match="node vodes\\[0\\] of PCMLP holds no activity; run init_forward"):
+        pxi.prediction_errors(model, _data()[0])

@@ -28,12 +28,12 @@ from tests.conftest import x64
 D, N, L, OUT, B = 6, 5, 5, 3, 4
 
 
-def jpc_scalings(param_type, D, N, L, gamma=None):
-    """JPC's ``_get_param_scalings`` for ``make_mlp`` with ``make_skip_model`` (skips present)."""
+def jpc_scalings(param_type, D, N, L, gamma=None, skips=True):
+    """JPC's ``_get_param_scalings`` for ``make_mlp``, with ``make_skip_model`` or without a skip model."""
     if param_type == "sp":
         scalings = [1.0] * L
     else:
-        a1, al = 1 / math.sqrt(D), 1 / math.sqrt(N * L)
+        a1, al = 1 / math.sqrt(D), 1 / math.sqrt(N * L if skips else N)
         aL = 1 / N if param_type == "mupc" else 1 / math.sqrt(N)
         scalings = [a1] + [al] * (L - 2) + [aL]
     if gamma is not None:
@@ -41,15 +41,15 @@ def jpc_scalings(param_type, D, N, L, gamma=None):
     return scalings
 
 
-def jpc_energy(ws, zs, x, y, scalings, act=jax.nn.relu, ce=False):
-    """JPC's ``pc_energy_fn`` on ``make_mlp`` layers (act then linear; none before the first) with skips.
+def jpc_energy(ws, zs, x, y, scalings, act=jax.nn.relu, ce=False, skips=True):
+    """JPC's ``pc_energy_fn`` on ``make_mlp`` layers (act then linear; none before the first), skips optional.
 
     ``zs`` are the hidden activities z_1..z_{L-1}; JPC's output entry is ``y``.
     """
     e1 = zs[0] - scalings[0] * x @ ws[0].T
     energies = [0.5 * jnp.sum(e1**2)]
     for l in range(1, len(ws) - 1):
-        err = zs[l] - scalings[l] * act(zs[l - 1]) @ ws[l].T - zs[l - 1]
+        err = zs[l] - scalings[l] * act(zs[l - 1]) @ ws[l].T - (zs[l - 1] if skips else 0.0)
         energies.append(0.5 * jnp.sum(err**2))
     out = scalings[-1] * act(zs[-1]) @ ws[-1].T
     last = -jnp.sum(y * jax.nn.log_softmax(out, axis=-1)) if ce else 0.5 * jnp.sum((y - out) ** 2)
@@ -104,27 +104,31 @@ def test_scalings_equal_jpc(param, name, gamma):
     ],
 )
 @pytest.mark.parametrize("ce", [False, True])
-def test_energy_and_gradients_equal_jpc(param, gamma, ce):
+@pytest.mark.parametrize("skips", [True, False])
+def test_energy_and_gradients_equal_jpc(param, gamma, ce, skips):
+    """Energy and gradients equal JPC's ``pc_energy_fn`` on ``make_mlp`` with a skip model, and without one."""
     with x64():
         name = "sp" if isinstance(param, StandardParametrisation) else "mupc"
-        model = ResidualPCMLP(D, N, L, OUT, parametrisation=param, output_energy=ce_energy if ce else se_energy)
+        output_energy = ce_energy if ce else se_energy
+        model = ResidualPCMLP(D, N, L, OUT, parametrisation=param, output_energy=output_energy, skips=skips)
         x, y = _data()
         x, y = x.astype(jnp.float64), y.astype(jnp.float64)
         _perturbed(model, x, y)
-        s = jpc_scalings(name, D, N, L, gamma)
+        s = jpc_scalings(name, D, N, L, gamma, skips)
+        np.testing.assert_allclose(model.scales, s, rtol=1e-12)
         ws, zs = _weights(model), _hidden(model)
-        expected = jpc_energy(ws, zs, x, y, s, ce=ce)
+        expected = jpc_energy(ws, zs, x, y, s, ce=ce, skips=skips)
         total, per_layer = pxi.batch_energy(model, x)
         np.testing.assert_allclose(total, expected, rtol=1e-12)
         assert per_layer.shape == (L,)
 
         _, g_act = pxi.activity_grad(model, x)
-        hand_act = jax.grad(lambda zs: jpc_energy(ws, zs, x, y, s, ce=ce))(zs)
+        hand_act = jax.grad(lambda zs: jpc_energy(ws, zs, x, y, s, ce=ce, skips=skips))(zs)
         for vode, g in zip(g_act.vodes[:-1], hand_act):
             np.testing.assert_allclose(vode.h.value, g, rtol=1e-10, atol=1e-12)
 
         _, g_w = pxi.param_grad(model, x)
-        hand_w = jax.grad(lambda ws: jpc_energy(ws, zs, x, y, s, ce=ce))(ws)
+        hand_w = jax.grad(lambda ws: jpc_energy(ws, zs, x, y, s, ce=ce, skips=skips))(ws)
         for i, g in enumerate(hand_w):
             np.testing.assert_allclose(g_w.layers[i].nn.weight.value, g, rtol=1e-10, atol=1e-12)
 
@@ -267,3 +271,5 @@ def test_parametrisation_must_be_an_object():
         ResidualPCMLP(D, N, 1, OUT)
     with pytest.raises(ValueError, match="shape"):
         ResidualPCMLP(D, N, L, OUT)(jnp.ones(D + 1))
+    with pytest.raises(TypeError, match="skips must be True or False"):
+        ResidualPCMLP(D, N, L, OUT, skips="no")

@@ -250,3 +250,52 @@ def test_weight_terms_apply_to_the_parameters_their_filter_selects():
     )
     everything = sum(np.sum(np.asarray(l.nn.weight.value) ** 2) for l in model.layers)
     np.testing.assert_allclose(pxc.WeightDecay(0.3)(model), 0.15 * everything, rtol=1e-6)
+
+
+def jpc_pdm_spectral_penalty(forward_weights, spectral_penalty):
+    """JPC's predictive-dendrites penalty (``pdm_energy_fn``), as its source computes it.
+
+    On the forward weights of the hidden layers (not the output layer's): the smaller
+    Gram matrix, $\\lVert W^\\top W - I\\rVert^2$ when out >= in, else $\\lVert W W^\\top - I\\rVert^2$,
+    times the coefficient (no factor 1/2).
+    """
+    total = 0.0
+    for w in forward_weights:
+        out_dim, in_dim = w.shape
+        gram = w.T @ w if out_dim >= in_dim else w @ w.T
+        total += jnp.sum((gram - jnp.eye(gram.shape[0])) ** 2)
+    return spectral_penalty * total
+
+
+def test_spectral_penalty_has_the_gradients_of_jpcs_dendrites_penalty():
+    """``SpectralPenalty(2 lambda)`` on the hidden forward weights: JPC's PDM gradients, its value + lambda sum(in - out)."""
+    from pcframe.models import BidirectionalPCMLP
+
+    with x64():
+        px.RKG.seed(0)
+        sizes, lam = [6, 4, 7, 3], 0.05  # a wide first layer (out < in: JPC takes W W^T) and a tall second one
+        model = BidirectionalPCMLP(sizes, dendrites=True)
+        x = jax.random.normal(jax.random.PRNGKey(0), (5, sizes[0]), jnp.float64)
+        y = jax.nn.one_hot(jnp.arange(5) % 3, 3, dtype=jnp.float64)
+        pxi.init_forward(model, x, y)
+        for layer in model.layers[:-1]:
+            layer.nn.weight.spectral = True
+        hidden_forward = [layer.nn.weight.value for layer in model.layers[:-1]]
+        plain_energy, _ = pxi.batch_energy(model, x)
+        _, plain = pxi.param_grad(model, x)
+        model.regularisers = (pxc.SpectralPenalty(2 * lam, pxu.m(pxnn.LayerParam).has(spectral=True)),)
+        energy, _ = pxi.batch_energy(model, x)
+        _, penalised = pxi.param_grad(model, x)
+
+        jpc_value = jpc_pdm_spectral_penalty(hidden_forward, lam)
+        constant = lam * sum(max(0, w.shape[1] - w.shape[0]) for w in hidden_forward)
+        assert constant == pytest.approx(2 * lam)
+        np.testing.assert_allclose(energy - plain_energy, jpc_value + constant, rtol=1e-12)
+        jpc_grads = jax.grad(jpc_pdm_spectral_penalty)(hidden_forward, lam)
+        for i, expected in enumerate(jpc_grads):
+            got = penalised.layers[i].nn.weight.value - plain.layers[i].nn.weight.value
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        unchanged = [penalised.layers[-1].nn.weight.value, *(l.nn.weight.value for l in penalised.generative_layers)]
+        expected_unchanged = [plain.layers[-1].nn.weight.value, *(l.nn.weight.value for l in plain.generative_layers)]
+        for got, expected in zip(unchanged, expected_unchanged):
+            np.testing.assert_array_equal(got, expected)
