@@ -5,7 +5,7 @@ take part in learning: the weight gradient of layer $\\ell$ is its error times i
 $\\partial F/\\partial W_\\ell = -\\epsilon_\\ell f(z_{\\ell-1})^\\top$. In deep plain networks the error fed in at the
 output reaches the first layers attenuated by a factor per layer (and per inference step), so the first
 layers' energies end many orders of magnitude below the last ones': the failure μPC (`pcframe.models.MuPC`)
-and precision weighting address. Measured:
+and ePC (`pcframe.inference.ErrorInference`) address. Measured:
 
 $$\\text{span} = \\log_{10} \\frac{\\max_\\ell E_\\ell^\\ast}{\\max(\\min_\\ell E_\\ell^\\ast,\\ 10^{-30})} ,$$
 
@@ -52,7 +52,7 @@ def balance_findings(m: Measurements, thresholds: Thresholds) -> list[Finding]:
             thresholds.orders,
             True,
             f"Prediction errors {direction} {m.nodes[quiet]} ({energies[quiet]:.2g} against {energies[loud]:.2g} "
-            f"at {m.nodes[loud]}): use a depth-stable parametrisation (μPC, pcframe.models.MuPC) or precision "
-            "weighting, or more inference steps so the error reaches every layer.",
+            f"at {m.nodes[loud]}): use a depth-stable parametrisation (μPC, pcframe.models.MuPC), ePC "
+            "(pcframe.inference.ErrorInference), or more inference steps so the error reaches every layer.",
         )
     ]

@@ -75,7 +75,7 @@ def weight_findings(m: Measurements, thresholds: Thresholds) -> list[Finding]:
                 float(ratios[frozen].min()),
                 thresholds.frozen,
                 False,
-                f"{many}: make the error reach them (for a deep network μPC or precision weighting, see "
+                f"{many}: make the error reach them (for a deep network μPC or ePC, see "
                 "errors_imbalanced) and check that optim_w does not mask or zero their learning rate.",
             )
         )

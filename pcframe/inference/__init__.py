@@ -45,6 +45,7 @@ from ._init import init_random
 from ._langevin import LangevinInference, langevin_noise
 from ._langevin_sde import LangevinSDEInference
 from ._metrics import Metrics, accuracy
+from ._precision import PrecisionWeighted, PrecisionWeightedEnergy
 from ._sampling import sample
 from ._strategy import (
     AbstractInference,
@@ -74,6 +75,8 @@ __all__ = [
     "ErrorInference",
     "Metrics",
     "Nudging",
+    "PrecisionWeighted",
+    "PrecisionWeightedEnergy",
     "prediction_errors",
     "ODEInference",
     "StepwiseInference",

@@ -402,3 +402,20 @@ def test_public_names_are_documented():
             assert "**Arguments:**" in doc, name
         if inspect.isclass(obj):
             assert all((fn.__doc__ or "").strip() for _, fn in own_methods(obj)), name
+
+
+def test_the_advice_for_imbalanced_errors_is_followed_by_epc():
+    """ePC, which the errors_imbalanced advice names, clears that finding on a deep plain tanh network."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (128, 2))
+    y = jax.nn.one_hot((x[:, 0] > 0).astype(int), 2)
+    reports = []
+    for wrap in (lambda strategy: strategy, pxi.ErrorInference):
+        px.RKG.seed(0)
+        model = PCMLP([2] + [32] * 9 + [2], act_fn=jnp.tanh, output_energy=pxc.ce_energy)
+        optim_w = pxu.Optim(optax.adam(1e-3), pxu.Mask(pxnn.LayerParam)(model))
+        inference = wrap(pxi.DiscreteInference(step_size=0.1, steps=20))
+        reports.append(diagnose(model, x, y, inference=inference, optim_w=optim_w))
+    plain, epc = reports
+    imbalanced = [f for f in plain.findings if f.kind == "errors_imbalanced"]
+    assert imbalanced and "pcframe.inference.ErrorInference" in imbalanced[0].advice
+    assert len(epc.findings) == 0
