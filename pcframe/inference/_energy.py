@@ -43,7 +43,7 @@ FREE = m(VodeParam).has_not(frozen=True)
 """The free activities: `VodeParam`s not marked ``frozen=True``."""
 
 
-@vmap(BATCHED, in_axes=(0, 0), out_axes=0)
+@vmap(BATCHED, in_axes=(0, 0), out_axes=0, axis_name="batch")
 def _forward(x: Any, y: Any, *, model: EnergyModule) -> Any:
     return model(x, y)
 

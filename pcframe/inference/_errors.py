@@ -41,7 +41,7 @@ def _errors_at(model: Any, x: Any, params: list[Any]) -> list[Any]:
     owners = {id(v.h): v for v in model.iter_vodes()}
     vodes = [owners.get(id(p)) for p in params]
 
-    @vmap(BATCHED, in_axes=(0,), out_axes=0)
+    @vmap(BATCHED, in_axes=(0,), out_axes=0, axis_name="batch")
     def errors(x: Any, *, model: Any) -> list[Any]:
         model(x, None)
         caches = [(v.cache.value or {}) if v is not None else {} for v in vodes]

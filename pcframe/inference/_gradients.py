@@ -7,6 +7,7 @@ from typing import Any
 from ..functional._grad import value_and_grad
 from ..nn._layer import LayerParam
 from ..pc._energy_module import EnergyModule
+from ..pc._status import STATUS
 from ..pc._vode import VodeParam
 from ..utils._mask import Mask
 from ..utils._step import step
@@ -15,7 +16,11 @@ from ._strategy import ActivityEnergy
 
 
 def value_grad_and_layers(model: EnergyModule, x: Any = None, wrt: Any = LayerParam) -> tuple[Any, Any, Any]:
-    """``(F, per_layer, grads)``: the batch energy $\\mathcal{F} = \frac1N\\sum_i F_i$, its per-node terms, its gradient.
+    """``(F, per_layer, grads)``: the batch energy $\\mathcal{F} = \\frac1N\\sum_i F_i$, its per-node terms, its gradient.
+
+    The weight pass: the model runs under `STATUS.LEARN`, where `pcframe.nn.BatchNorm`
+    differentiates through the batch statistics (their values those of the step's
+    feedforward pass). Activity gradients are taken by `activity_grad`, under no status.
 
     **Arguments:**
 
@@ -28,16 +33,15 @@ def value_grad_and_layers(model: EnergyModule, x: Any = None, wrt: Any = LayerPa
 
     **Example:** ``energy, per_layer, grads = value_grad_and_layers(model, x)``
     """
-    with step(model, clear_params=VodeParam.Cache):
+    return _gradient_pass(model, x, wrt, STATUS.LEARN)
+
+
+def _gradient_pass(model: EnergyModule, x: Any, wrt: Any, status: Any) -> tuple[Any, Any, Any]:
+    with step(model, status, clear_params=VodeParam.Cache):
         (value, (per_layer, _)), grads = value_and_grad(Mask(wrt, (False, True)), has_aux=True)(_batch_energy)(
             x, None, model=model
         )
     return value, per_layer, grads["model"]
-
-
-def _value_and_grad(model: EnergyModule, x: Any, wrt: Any) -> tuple[Any, Any]:
-    value, _, grads = value_grad_and_layers(model, x, wrt)
-    return value, grads
 
 
 def activity_grad(model: EnergyModule, x: Any = None, *, free: Any = FREE) -> tuple[Any, Any]:
@@ -54,7 +58,8 @@ def activity_grad(model: EnergyModule, x: Any = None, *, free: Any = FREE) -> tu
 
     **Example:** ``F, g = activity_grad(model, x); optim_h.step(model, g)``
     """
-    return _value_and_grad(model, x, free)
+    value, _, grads = _gradient_pass(model, x, free, STATUS.NONE)
+    return value, grads
 
 
 def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) -> tuple[Any, Any]:
@@ -70,7 +75,8 @@ def param_grad(model: EnergyModule, x: Any = None, *, params: Any = LayerParam) 
 
     **Example:** ``F, g = param_grad(model, x); optim_w.step(model, g)``
     """
-    return _value_and_grad(model, x, params)
+    value, _, grads = value_grad_and_layers(model, x, params)
+    return value, grads
 
 
 def activity_vector_field(model: EnergyModule, x: Any = None, *, free: Any = FREE, batch_mean: bool = False):

@@ -30,7 +30,7 @@ class PCVGG(EnergyModule):
 
     $$u_\\ell = \\mathrm{pool}\\big(f(W_\\ell * z_{\\ell-1} + b_\\ell)\\big), \\qquad z_0 = x,$$
 
-    with a "same"-padded convolution (odd kernel sizes) and a 2x2 pooling of stride 2,
+    with a "same"-padded convolution (odd kernel sizes) and a 2x2 pooling of stride 2 (in the blocks `pools` chooses),
     and the head predicts the class scores $u_{B+1} = W\\,\\mathrm{vec}(z_B) + b$. Every
     node $z_\\ell$ (shape ``(C_l, H_l, W_l)``) has the squared-error energy
     $\\tfrac12\\lVert z_\\ell - u_\\ell\\rVert^2$ and the output node `output_energy`
@@ -50,6 +50,8 @@ class PCVGG(EnergyModule):
     - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
     - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1} + b_\\ell)))$
       (statistics of the step's feedforward pass, see `pcframe.nn.BatchNorm`).
+    - `pools`: which blocks end with the pooling, one bool per block (default: every block); a
+      deep network of many blocks pools after a few of them, e.g. ``pools=(True,) + (False,) * 6 + (True,) + ...``.
     - `rkg`: key generator for the weight initialisation.
 
     **Example:**
@@ -70,6 +72,7 @@ class PCVGG(EnergyModule):
         pool: str = "max",
         output_energy: Callable[..., Any] = ce_energy,
         norm: bool = False,
+        pools: Sequence[bool] | None = None,
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
@@ -83,9 +86,14 @@ class PCVGG(EnergyModule):
         if pool not in _POOLS:
             raise ValueError(f"PCVGG pool must be 'max' or 'avg', got {pool!r}.")
         height, width = positive_ints(image_size, "PCVGG image_size (height, width)", 2)
-        if height >> blocks < 1 or width >> blocks < 1:
+        pooled = (True,) * blocks if pools is None else tuple(pools)
+        if len(pooled) != blocks or not all(isinstance(p, bool) for p in pooled):
+            raise ValueError(f"PCVGG pools must hold one True/False per block ({blocks}), got {pools!r}.")
+        halvings = [sum(pooled[: i + 1]) for i in range(blocks)]
+        if height >> halvings[-1] < 1 or width >> halvings[-1] < 1:
             raise ValueError(
-                f"PCVGG: {blocks} blocks halve a {height}x{width} image to nothing; use fewer blocks or larger images."
+                f"PCVGG: {halvings[-1]} poolings halve a {height}x{width} image to nothing; pool less (pools=...) "
+                "or use larger images."
             )
         self.channels, self.image_size = channels, (height, width)
         self.num_classes = positive_int(num_classes, "PCVGG num_classes")
@@ -96,8 +104,9 @@ class PCVGG(EnergyModule):
         ]
         self.norms = [BatchNorm(c) for c in channels[1:]] if norm else None
         self.pool = _POOLS[pool](2)
-        self.vodes = [Vode((c, height >> i, width >> i)) for i, c in enumerate(channels[1:], start=1)]
-        features = channels[-1] * (height >> blocks) * (width >> blocks)
+        self.pooled = pooled
+        self.vodes = [Vode((c, height >> n, width >> n)) for c, n in zip(channels[1:], halvings)]
+        features = channels[-1] * (height >> halvings[-1]) * (width >> halvings[-1])
         self.head = Linear(features, self.num_classes, rkg=rkg)
         self.vodes.append(Vode((self.num_classes,), output_energy))
         self.vodes[-1].h.frozen = True
@@ -115,7 +124,8 @@ class PCVGG(EnergyModule):
             z = conv(z)
             if self.norms is not None:
                 z = self.norms[i](z)
-            z = vode(self.pool(self.act_fn(z)))
+            z = self.act_fn(z)
+            z = vode(self.pool(z) if self.pooled[i] else z)
         self.vodes[-1](self.head(z.reshape(-1)))
         if y is not None:
             self.vodes[-1].set("h", y)

@@ -6,7 +6,11 @@ takes the batch's statistics once, at the feedforward pass (`STATUS.INIT`, train
 and every later pass of the step normalises with those same statistics. During inference
 each sample's energy is then a function of that sample alone (given the statistics), as
 without normalisation; what a sample's prediction depends on through the statistics is
-the batch of its feedforward pass. This follows "Towards the Training of Deeper Predictive
+the batch of its feedforward pass. The weight gradient (the pass under `STATUS.LEARN`)
+differentiates through the statistics, as backpropagation through a normalisation does:
+held fixed there, they let the weights below a normalisation drift along directions the
+normalisation removes, and a 5-layer convolutional PC network learnt digits worse with
+BatchNorm than without it (``benchmarks/README.md``). This follows "Towards the Training of Deeper Predictive
 Coding Neural Networks" (2025), which freezes normalisation statistics during relaxation.
 """
 
@@ -54,8 +58,13 @@ class BatchNorm(Module):
       them, $\hat\mu \leftarrow (1 - m)\hat\mu + m\mu$,
       $\hat\sigma^2 \leftarrow (1 - m)\hat\sigma^2 + m\frac{n}{n-1}\sigma^2$ ($n$ values per
       feature; unbiased, as PyTorch keeps them).
-    - Training mode, any other pass (inference, the weight gradient): the statistics of the
-      step's feedforward pass, held fixed.
+    - Training mode, inference (any other status): the statistics of the step's feedforward
+      pass, held fixed.
+    - Training mode, the weight gradient (`STATUS.LEARN`): the same values, differentiated as
+      the statistics of this pass's batch, $\mu = \mu_\mathrm{ff} + \mu(x) - \mathrm{sg}[\mu(x)]$.
+      The training steps that take a separate weight pass (supervised, unsupervised, hybrid,
+      nudged) use it; `train_incremental` and `train_monte_carlo`, whose weight gradients come
+      from their inference passes, hold the statistics fixed.
     - Evaluation mode (`model.eval()`): the running statistics $\hat\mu, \hat\sigma^2$.
 
     Each feedforward pass in training mode counts as one batch for the running statistics.
@@ -116,14 +125,16 @@ class BatchNorm(Module):
                     "feedforward pass (status STATUS.INIT, e.g. init_forward or the training steps) before inference. "
                     "Start the step with a feedforward pass, or call model.eval() to use the running statistics."
                 )
+            if self.status == STATUS.LEARN:
+                mean, var = self._with_gradients_of_this_batch(x, mean, var)
         shape = (-1,) + (1,) * (jnp.ndim(x) - 1)
         y = (x - mean.reshape(shape)) * jax.lax.rsqrt(var.reshape(shape) + self.eps)
         if self.weight is not None:
             y = y * self.weight.value.reshape(shape) + self.bias.value.reshape(shape)
         return y
 
-    def _take_batch_statistics(self, x: Any) -> tuple[Any, Any]:
-        """The batch's mean and biased variance per feature; kept for the step, folded into the running ones."""
+    def _batch_statistics(self, x: Any) -> tuple[Any, Any, Any]:
+        """The batch's mean and biased variance per feature, and the number of values per feature."""
         axes = tuple(range(1, jnp.ndim(x)))
         try:
             mean = jax.lax.pmean(jnp.mean(x, axis=axes), self.axis_name)
@@ -135,6 +146,22 @@ class BatchNorm(Module):
                 f"pcframe.functional.vmap(..., axis_name={self.axis_name!r}) (the engines do), or call model.eval() "
                 "to normalise with the running statistics."
             ) from error
+        return mean, var, count
+
+    def _with_gradients_of_this_batch(self, x: Any, mean: Any, var: Any) -> tuple[Any, Any]:
+        """The feedforward statistics as values, with the gradients of this pass's batch statistics.
+
+        $\\mu = \\mu_\\mathrm{ff} + (\\mu(x) - \\mathrm{sg}[\\mu(x)])$ (and so for $\\sigma^2$): the weight
+        gradient is backpropagation's through the normalisation, as the statistics depend on the
+        weights below, while the energy keeps the values inference used.
+        """
+        live_mean, live_var, _ = self._batch_statistics(x)
+        sg = jax.lax.stop_gradient
+        return mean + live_mean - sg(live_mean), var + live_var - sg(live_var)
+
+    def _take_batch_statistics(self, x: Any) -> tuple[Any, Any]:
+        """The batch's mean and biased variance per feature; kept for the step, folded into the running ones."""
+        mean, var, count = self._batch_statistics(x)
         self.batch_mean.value, self.batch_var.value = mean, var
         m = self.momentum
         self.running_mean.value = (1 - m) * self.running_mean.value + m * mean

@@ -11,9 +11,14 @@ class STATUS:
       `pcframe.inference.ErrorInference`); a free node's ``h`` holds its prediction
       error $\\epsilon$, and ``vode(u)`` turns it into the activity ``h = u + h``.
 
+    - `STATUS.LEARN` (``"learn"``): the pass that takes the weight gradient
+      (`pcframe.inference.param_grad`, `value_grad_and_layers`, the training steps' weight step);
+      `pcframe.nn.BatchNorm` differentiates through the batch statistics there. No default `Vode` rules.
+
     Any hashable value can be used as a custom status; rules match it exactly.
     """
 
     NONE = None
     INIT = "init"
     ERRORS = "errors"
+    LEARN = "learn"

@@ -1,8 +1,9 @@
 """`BatchNorm` in PC training, against hand-written references.
 
-The statistics are the batch's at the feedforward pass and stay fixed for inference and the
-weight gradient; the running statistics move by the momentum once per training step, are
-kept only when the step's guard keeps the update, and are saved and restored with the weights.
+The statistics are the batch's at the feedforward pass and stay fixed for inference; the
+weight gradient differentiates through them (their values still the feedforward pass's); the
+running statistics move by the momentum once per training step, are kept only when the step's
+guard keeps the update, and are saved and restored with the weights.
 """
 
 import jax
@@ -70,14 +71,20 @@ def hand_energy(p, h, x, y, mean, var):
     return jnp.mean(e_hidden + e_out)
 
 
-def hand_step(p, x, y):
-    """Feedforward statistics, T activity steps z -= eta * N * dF/dz, one SGD weight step."""
+def batch_statistics(p, x):
     pre = x @ p["W1"].T + p["b1"]
-    mean, var = pre.mean(0), pre.var(0)
+    return pre.mean(0), pre.var(0)
+
+
+def hand_step(p, x, y):
+    """Feedforward statistics held for T activity steps z -= eta * N * dF/dz; one SGD weight step
+    differentiating through the statistics (the normalised features are W1 x + b1, so their
+    statistics at the weight step are the feedforward ones)."""
+    mean, var = batch_statistics(p, x)
     h = hand_hidden(p, x, mean, var)
     for _ in range(T):
         h = h - STEP * x.shape[0] * jax.grad(hand_energy, argnums=1)(p, h, x, y, mean, var)
-    grads = jax.grad(hand_energy)(p, h, x, y, mean, var)
+    grads = jax.grad(lambda p: hand_energy(p, h, x, y, *batch_statistics(p, x)))(p)
     return {k: p[k] - LR * grads[k] for k in p}, h, mean, var
 
 
@@ -224,3 +231,73 @@ def test_clear_errors_outside_the_batch_and_without_a_feedforward_pass():
         pxi.batch_energy(fresh, x)  # inference's energy before any feedforward pass
     with pytest.raises(ValueError, match="features first"):
         model.norm(jnp.ones((3, D_HID)))
+
+
+class DeepNormNet(pxc.EnergyModule):
+    """x -> Linear -> node 0 -> Linear -> BatchNorm -> tanh -> node 1 -> Linear -> clamped output: normalised activities."""
+
+    def __init__(self):
+        self.l1 = pxnn.Linear(D_IN, D_HID)
+        self.l2 = pxnn.Linear(D_HID, D_HID)
+        self.norm = pxnn.BatchNorm(D_HID, eps=EPS)
+        self.l3 = pxnn.Linear(D_HID, D_OUT)
+        self.vodes = [pxc.Vode(), pxc.Vode(), pxc.Vode()]
+        self.vodes[2].h.frozen = True
+
+    def __call__(self, x, y=None):
+        h = self.vodes[0](self.l1(x))
+        h = self.vodes[1](jnp.tanh(self.norm(self.l2(h))))
+        self.vodes[2](self.l3(h))
+        if y is not None:
+            self.vodes[2].set("h", y)
+        return self.vodes[2].get("u")
+
+
+def test_weight_gradient_differentiates_through_the_statistics_and_inference_holds_them():
+    """At relaxed activities the weight gradient is d/dtheta of the energy with statistics that move with theta
+    (their value the feedforward pass's); the activity gradient holds them fixed, so it is per sample."""
+    px.RKG.seed(0)
+    model = DeepNormNet()
+    x, y = data()
+    pxi.init_forward(model, x, y)
+    h0 = model.vodes[0].h.value + 0.3 * jax.random.normal(jax.random.PRNGKey(7), (N, D_HID))
+    h1 = model.vodes[1].h.value + 0.3 * jax.random.normal(jax.random.PRNGKey(8), (N, D_HID))
+    model.vodes[0].h.value, model.vodes[1].h.value = h0, h1
+    p0 = {name: getattr(model, name).nn.weight.value for name in ("l1", "l2", "l3")}
+    p0.update({f"{name}_b": getattr(model, name).nn.bias.value for name in ("l1", "l2", "l3")})
+    p0.update(gamma=model.norm.weight.value, beta=model.norm.bias.value)
+    ff_pre = (x @ p0["l1"].T + p0["l1_b"]) @ p0["l2"].T + p0["l2_b"]  # the features at the feedforward pass
+    ff_mean, ff_var = ff_pre.mean(0), ff_pre.var(0)
+
+    def statistics(p):
+        pre = h0 @ p["l2"].T + p["l2_b"]
+        return pre.mean(0), pre.var(0)
+
+    live0 = statistics(p0)
+
+    def energy(p, h0, h1, mean, var):
+        e0 = 0.5 * jnp.sum((h0 - x @ p["l1"].T - p["l1_b"]) ** 2, -1)
+        u1 = jnp.tanh(p["gamma"] * (h0 @ p["l2"].T + p["l2_b"] - mean) / jnp.sqrt(var + EPS) + p["beta"])
+        e1 = 0.5 * jnp.sum((h1 - u1) ** 2, -1)
+        e2 = 0.5 * jnp.sum((y - h1 @ p["l3"].T - p["l3_b"]) ** 2, -1)
+        return jnp.mean(e0 + e1 + e2)
+
+    def moving(p):  # value ff_mean at p0, derivative that of this batch's statistics
+        mean, var = statistics(p)
+        return energy(p, h0, h1, ff_mean + mean - live0[0], ff_var + var - live0[1])
+
+    value, grads = pxi.param_grad(model, x)
+    np.testing.assert_allclose(value, energy(p0, h0, h1, ff_mean, ff_var), rtol=1e-5)
+    expected = jax.grad(moving)(p0)
+    got = {name: getattr(grads, name).nn.weight.value for name in ("l1", "l2", "l3")}
+    got.update({f"{name}_b": getattr(grads, name).nn.bias.value for name in ("l1", "l2", "l3")})
+    got.update(gamma=grads.norm.weight.value, beta=grads.norm.bias.value)
+    for k in expected:
+        np.testing.assert_allclose(got[k], expected[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    frozen = jax.grad(lambda p: energy(p, h0, h1, ff_mean, ff_var))(p0)
+    assert float(jnp.max(jnp.abs(frozen["l2"] - expected["l2"]))) > 1e-4  # the statistics' path matters
+
+    _, activity = pxi.activity_grad(model, x)
+    want = jax.grad(energy, argnums=(1, 2))(p0, h0, h1, ff_mean, ff_var)
+    for vode, g in zip(activity.vodes[:2], want):
+        np.testing.assert_allclose(vode.h.value, g, rtol=1e-4, atol=1e-7)
