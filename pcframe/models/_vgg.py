@@ -48,7 +48,8 @@ class PCVGG(EnergyModule):
     - `act_fn`: $f$, a function or one of JPC's names (as `PCMLP`).
     - `pool`: ``"max"`` or ``"avg"``.
     - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
-    - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1} + b_\\ell)))$
+    - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1})))$
+      (the convolutions then have no bias: the normalisation would remove it)
       (statistics of the step's feedforward pass, see `pcframe.nn.BatchNorm`).
     - `pools`: which blocks end with the pooling, one bool per block (default: every block); a
       deep network of many blocks pools after a few of them, e.g. ``pools=(True,) + (False,) * 6 + (True,) + ...``.
@@ -99,7 +100,7 @@ class PCVGG(EnergyModule):
         self.num_classes = positive_int(num_classes, "PCVGG num_classes")
         self.act_fn = static(activation(act_fn, "PCVGG"))
         self.convs = [
-            Conv(2, c_in, c_out, k, padding=k // 2, rkg=rkg)
+            Conv(2, c_in, c_out, k, padding=k // 2, bias=not norm, rkg=rkg)  # BatchNorm removes a bias
             for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels)
         ]
         self.norms = [BatchNorm(c) for c in channels[1:]] if norm else None

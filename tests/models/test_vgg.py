@@ -164,7 +164,9 @@ def test_batch_normalised_vgg_learns_digits_and_keeps_running_statistics():
     model = PCVGG(channels=(1, 8, 16), num_classes=10, image_size=8, norm=True)
     assert [n.num_features for n in model.norms] == [8, 16]
     optim_w = pxu.Optim(optax.adam(3e-3), pxu.Mask(pxnn.LayerParam)(model))
-    assert len(optim_w.params) == 2 * 2 + 2 * 2 + 2, "conv, BatchNorm scale and shift, head"
+    assert len(optim_w.params) == 2 * 1 + 2 * 2 + 2, (
+        "conv (no bias before a normalisation), BatchNorm scale and shift, head"
+    )
     inference = pxi.DiscreteInference(optax.sgd(0.1), 8)
     for _ in range(2):
         for i in range(0, 1400 - 63, 64):

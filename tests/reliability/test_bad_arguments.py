@@ -613,7 +613,7 @@ CASES = {
     "pcvgg-too-many-blocks": (
         lambda: PCVGG(channels=(1, 2, 2, 2), image_size=4),
         ValueError,
-        "PCVGG: 3 blocks halve a 4x4 image to nothing",
+        "PCVGG: 3 poolings halve a 4x4 image to nothing; pool less",
     ),
     # constructors: layers and nodes
     "linear-negative": (lambda: pxnn.Linear(3, -4), ValueError, "Linear out_features must be a positive int, got -4"),

@@ -60,7 +60,7 @@ class NormMLP(pxc.EnergyModule):
     """Linear -> BatchNorm -> tanh -> node -> Linear -> clamped output node."""
 
     def __init__(self):
-        self.layers = [pxnn.Linear(SIZES[0], SIZES[1]), pxnn.Linear(SIZES[1], SIZES[-1])]
+        self.layers = [pxnn.Linear(SIZES[0], SIZES[1], bias=False), pxnn.Linear(SIZES[1], SIZES[-1])]
         self.norm = pxnn.BatchNorm(SIZES[1])
         self.vodes = [pxc.Vode(), pxc.Vode()]
         self.vodes[1].h.frozen = True
