@@ -11,7 +11,7 @@ import optax
 from ._finite import error_if_not_finite
 from ._strategy import ActivityEnergy, StepwiseInference
 
-UNROLL_UP_TO = 8
+UNROLL_UP_TO = 16
 """On a CPU, `DiscreteInference(unroll=None)` writes out loops of at most this many updates."""
 
 
@@ -46,9 +46,10 @@ class DiscreteInference(StepwiseInference):
       `pcframe.inference.AbstractInference`).
     - `unroll`: how many updates one iteration of the compiled loop holds, as `jax.lax.scan`'s
       `unroll` (`True`: the whole loop written out, `1`: a rolled loop). `None` (the default)
-      writes out up to `UNROLL_UP_TO` = 8 updates on a CPU and rolls the loop otherwise:
+      writes out up to `UNROLL_UP_TO` = 16 updates on a CPU and rolls the loop otherwise:
       XLA's CPU backend runs convolutions inside a loop several times slower than the same
-      convolutions written out, while a rolled loop compiles in a time independent of $T$.
+      convolutions written out (``benchmarks/README.md``), while a rolled loop compiles in a
+      time independent of $T$ (a 128-layer network with T = 128 would otherwise compile for minutes).
       Results are the same either way (to float rounding); unrolling costs compile time
       roughly proportional to the updates written out.
 

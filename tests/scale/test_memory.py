@@ -55,7 +55,7 @@ def temp_bytes(fn, *args):
 
 
 def test_inference_memory_does_not_grow_with_steps(deep):
-    """A rolled loop (``unroll=1``; a CPU writes out loops of up to 8 steps by default) keeps one step's temporaries."""
+    """A rolled loop (``unroll=1``; a CPU writes out loops of up to 16 steps by default) keeps one step's temporaries."""
     model, x, y = deep
     sizes = {}
     for steps in (2, 64):
