@@ -101,7 +101,7 @@ class PrecisionWeighted(AbstractInference):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"PrecisionWeighted precisions[{i}] must be a positive number, got {value!r}.")
             floats.append(float(value))
-        object.__setattr__(self, "precisions", tuple(floats))
+        self.precisions = tuple(floats)
 
     @property
     def uses_batch_mean(self) -> bool:

@@ -48,9 +48,8 @@ class PCVGG(EnergyModule):
     - `act_fn`: $f$, a function or one of JPC's names (as `PCMLP`).
     - `pool`: ``"max"`` or ``"avg"``.
     - `output_energy`: energy of the output node (`ce_energy` or `se_energy`).
-    - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1})))$
-      (the convolutions then have no bias: the normalisation would remove it)
-      (statistics of the step's feedforward pass, see `pcframe.nn.BatchNorm`).
+    - `norm`: a `BatchNorm` after each convolution, $u_\\ell = \\mathrm{pool}(f(\\mathrm{BN}(W_\\ell * z_{\\ell-1})))$,
+      see `pcframe.nn.BatchNorm`; the convolutions then have no bias (the normalisation would remove it).
     - `pools`: which blocks end with the pooling, one bool per block (default: every block); a
       deep network of many blocks pools after a few of them, e.g. ``pools=(True,) + (False,) * 6 + (True,) + ...``.
     - `rkg`: key generator for the weight initialisation.
