@@ -34,7 +34,10 @@ class _ConvNorm(Module):
 
 
 class _Block(Module):
-    """A basic block: two 3x3 convolutions, each predicting a node; the block's input is added before the second."""
+    """A basic block: two 3x3 convolutions, each predicting a node; the block's input is added before the second.
+
+    Its nodes are ``[a, b]``, or ``[a, s, b]`` with a node `s` on the skip path.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int, norm: bool, rkg: Any) -> None:
         self.first = _ConvNorm(c_in, c_out, 3, stride, norm, rkg)
@@ -44,7 +47,9 @@ class _Block(Module):
     def __call__(self, z: jax.Array, act_fn: Callable, vodes: Sequence[Vode]) -> jax.Array:
         a = vodes[0](act_fn(self.first(z)))
         skip = z if self.shortcut is None else self.shortcut(z)
-        return vodes[1](act_fn(self.second(a) + skip))
+        if len(vodes) == 3:
+            skip = vodes[1](skip)
+        return vodes[-1](act_fn(self.second(a) + skip))
 
 
 class PCResNet(EnergyModule):
@@ -67,6 +72,18 @@ class PCResNet(EnergyModule):
     The normalisation is `pcframe.nn.BatchNorm`: the statistics of the step's feedforward pass,
     frozen during inference.
 
+    **Skip nodes.** In a residual network the energy of a block's output node reaches the
+    block's input in one inference step through the skip, and in two through the main path, so
+    the skips carry it down the network ahead of the main path ("Towards the Training of Deeper
+    Predictive Coding Neural Networks" diagnoses this and slows the skips with auxiliary
+    neurons). With ``skip_nodes=True`` every skip passes through a node of its own,
+
+    $$u_s = s(z), \qquad u_b = f\big(\mathrm{BN}(W_2 * z_a) + z_s\big), \qquad E_s = \tfrac12\lVert z_s - u_s\rVert^2,$$
+
+    so both paths of a block are two nodes long. The feedforward pass is unchanged ($z_s = u_s$
+    there). This is pcframe's reading of the paper's abstract (one node per skip, squared error),
+    not its equations, which the project does not have.
+
     **Arguments:**
 
     - `in_channels`: $C_0$.
@@ -77,6 +94,7 @@ class PCResNet(EnergyModule):
     - `act_fn`: $f$, a function or one of JPC's names.
     - `norm`: `BatchNorm` after every convolution (else biases).
     - `output_energy`: energy of the output node.
+    - `skip_nodes`: a node on every skip path (see above); a block then has the nodes ``[a, s, b]``.
     - `rkg`: key generator for the weight initialisation.
 
     **Example:**
@@ -97,15 +115,19 @@ class PCResNet(EnergyModule):
         act_fn: Callable[[jax.Array], jax.Array] | str = jax.nn.relu,
         norm: bool = True,
         output_energy: Callable[..., Any] = ce_energy,
+        skip_nodes: bool = False,
         *,
         rkg: RandomKeyGenerator = RKG,
     ) -> None:
+        if not isinstance(skip_nodes, bool):
+            raise TypeError(f"PCResNet skip_nodes must be True or False, got {skip_nodes!r}.")
         stages = positive_ints(stages, "PCResNet stages")
         widths = positive_ints(widths, "PCResNet widths (one per stage)", len(stages))
         height, width = positive_ints(image_size, "PCResNet image_size (height, width)", 2)
         self.in_channels = positive_int(in_channels, "PCResNet in_channels")
         self.num_classes = positive_int(num_classes, "PCResNet num_classes")
         self.image_size = (height, width)
+        self.nodes_per_block = 3 if skip_nodes else 2
         self.act_fn = static(activation(act_fn, "PCResNet"))
         self.stem = _ConvNorm(self.in_channels, widths[0], 3, 1, norm, rkg)
         self.vodes = [Vode((widths[0], height, width))]
@@ -116,7 +138,7 @@ class PCResNet(EnergyModule):
                 stride = 2 if s > 0 and b == 0 else 1
                 height, width = -(-height // stride), -(-width // stride)  # a "same"-padded stride rounds up
                 self.blocks.append(_Block(c_in, c_out, stride, norm, rkg))
-                self.vodes += [Vode((c_out, height, width)), Vode((c_out, height, width))]
+                self.vodes += [Vode((c_out, height, width)) for _ in range(3 if skip_nodes else 2)]
                 c_in = c_out
         self.head = Linear(c_in, self.num_classes, rkg=rkg)
         self.vodes.append(Vode((self.num_classes,), output_energy))
@@ -131,8 +153,9 @@ class PCResNet(EnergyModule):
                 f"{None if x is None else jnp.shape(x)}."
             )
         z = self.vodes[0](self.act_fn(self.stem(x)))
+        n = self.nodes_per_block
         for i, block in enumerate(self.blocks):
-            z = block(z, self.act_fn, self.vodes[1 + 2 * i : 3 + 2 * i])
+            z = block(z, self.act_fn, self.vodes[1 + n * i : 1 + n * (i + 1)])
         self.vodes[-1](self.head(jnp.mean(z, axis=(1, 2))))
         if y is not None:
             self.vodes[-1].set("h", y)

@@ -1,6 +1,7 @@
 """PCResNet: ResNet-18's layout, and a small one learning real digits with batch normalisation."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -42,3 +43,82 @@ def test_small_resnet_fits_a_batch_of_digits():
     assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.9 * losses[0], losses
     with pytest.raises(ValueError, match=r"PCResNet expects one channels-first sample of shape \(1, 8, 8\)"):
         pxi.predict(model, x[:4, :, :4])
+
+
+def _conv(z, w, b, stride):
+    k = w.shape[-1]
+    out = jax.lax.conv_general_dilated(
+        z, w, (stride, stride), [(k // 2, k // 2)] * 2, dimension_numbers=("NCHW", "OIHW", "NCHW")
+    )
+    return out + b.reshape(1, -1, 1, 1)
+
+
+def _hand_energy(weights, hs, x, y):
+    """Batch mean of the squared errors of stem, a, s and b nodes (tanh, no normalisation) plus the output's CE."""
+    stem, blocks, (w_out, b_out) = weights
+    total = 0.5 * jnp.sum((hs[0] - jnp.tanh(_conv(x, *stem, 1))) ** 2)
+    z = hs[0]
+    for (first, second, shortcut), stride, (a, s, b) in zip(blocks, (1, 2), [hs[1:4], hs[4:7]]):
+        skip = z if shortcut is None else _conv(z, *shortcut, stride)
+        total += 0.5 * jnp.sum((a - jnp.tanh(_conv(z, *first, stride))) ** 2)
+        total += 0.5 * jnp.sum((s - skip) ** 2)
+        total += 0.5 * jnp.sum((b - jnp.tanh(_conv(a, *second, 1) + s)) ** 2)
+        z = b
+    logits = jnp.mean(z, axis=(2, 3)) @ w_out.T + b_out
+    return (total - jnp.sum(y * jax.nn.log_softmax(logits, axis=-1))) / x.shape[0]
+
+
+def _tiny_with_skip_nodes():
+    model = PCResNet(2, 3, image_size=6, stages=(1, 1), widths=(3, 4), act_fn=jnp.tanh, norm=False, skip_nodes=True)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 2, 6, 6))
+    y = jax.nn.one_hot(jnp.arange(5) % 3, 3)
+    return model, x, y
+
+
+def test_skip_nodes_energy_and_gradients_match_a_hand_written_energy():
+    model, x, y = _tiny_with_skip_nodes()
+    assert [v.shape for v in model.vodes] == [(3, 6, 6)] * 4 + [(4, 3, 3)] * 3 + [(3,)]
+    pxi.init_forward(model, x, y)
+    for i, vode in enumerate(model.vodes[:-1]):
+        vode.h.value = vode.h.value + 0.3 * jax.random.normal(jax.random.PRNGKey(5 + i), vode.h.value.shape)
+    hs = [v.h.value for v in model.vodes[:-1]]
+    pair = lambda c: (c.conv.nn.weight.value, c.conv.nn.bias.value)  # noqa: E731
+    as_tuple = lambda m: (  # noqa: E731
+        pair(m.stem),
+        [(pair(b.first), pair(b.second), None if b.shortcut is None else pair(b.shortcut)) for b in m.blocks],
+        (m.head.nn.weight.value, m.head.nn.bias.value),
+    )
+    energy, g_act = pxi.activity_grad(model, x)
+    want_energy, want_act = jax.value_and_grad(lambda hs: _hand_energy(as_tuple(model), hs, x, y))(hs)
+    np.testing.assert_allclose(energy, want_energy, rtol=1e-5)
+    for got, want in zip([v.h.value for v in g_act.vodes[:-1]], want_act):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    _, g_w = pxi.param_grad(model, x)
+    want_w = jax.grad(lambda w: _hand_energy(w, hs, x, y))(as_tuple(model))
+    got_w = jax.tree_util.tree_leaves(as_tuple(g_w))
+    assert (
+        len(got_w) == len(jax.tree_util.tree_leaves(want_w)) == 14
+    )  # stem, 2 + 3 convolutions, head: a weight and a bias each
+    for got, want in zip(got_w, jax.tree_util.tree_leaves(want_w)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("skip_nodes, steps_until_the_stem_moves", [(False, 2), (True, 3)])
+def test_skip_nodes_slow_the_energy_on_the_skips_to_the_main_paths_pace(skip_nodes, steps_until_the_stem_moves):
+    """From the feedforward pass only the output errs; each inference step carries the error one node down.
+
+    One identity block: its output node moves at step 1; without a skip node the stem's node moves at
+    step 2 (through the skip), with one at step 3, as through the block's main path.
+    """
+    model = PCResNet(2, 3, image_size=6, stages=(1,), widths=(3,), act_fn=jnp.tanh, norm=False, skip_nodes=skip_nodes)
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 6, 6))
+    y = jax.nn.one_hot(jnp.arange(4) % 3, 3)
+    pxi.init_forward(model, x, y)
+    start = model.vodes[0].h.value
+    moved = []
+    for _ in range(3):
+        _, g_act = pxi.activity_grad(model, x)
+        for vode, g in zip(model.vodes[:-1], g_act.vodes[:-1]):
+            vode.h.value = vode.h.value - 0.1 * g.h.value
+        moved.append(bool(jnp.any(model.vodes[0].h.value != start)))
+    assert moved.index(True) + 1 == steps_until_the_stem_moves, moved
