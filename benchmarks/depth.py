@@ -35,7 +35,7 @@ import pcframe.utils as pxu
 from pcframe.models import PCVGG
 
 sys.path.insert(0, str(Path(__file__).parent))
-from time_to_accuracy import mnist_5k  # noqa: E402
+from mnist5k import mnist_5k  # noqa: E402
 
 METHODS = ("backprop", "PC", "ePC")
 
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epc-step", type=float, default=0.002)
     args = parser.parse_args(argv)
     x_train, y_train, x_test, y_test = mnist_5k()
-    data = tuple(np.asarray(a).reshape(-1, 1, 28, 28) if a.ndim == 2 and a.shape[1] == 784 else a for a in
-                 (x_train, y_train, x_test, y_test))  # fmt: skip
+    one_hot = np.eye(10, dtype=np.float32)
+    data = (x_train, one_hot[y_train], x_test, one_hot[y_test])
     print("| depth | method | test accuracy by epoch | seconds per epoch |\n|---:|---|---|---:|")
     for depth in (int(d) for d in args.depths.split(",")):
         for method in METHODS:

