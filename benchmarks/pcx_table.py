@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import pcframe.utils as pxu
 from pcframe.models import PCMLP, PCVGG, PCResNet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mnist5k import mnist_5k  # noqa: E402
+from mnist5k import mnist_5k, train_epochs  # noqa: E402
 
 METHODS = ("PC-SE", "PC-CE", "iPC", "nudging", "backprop")
 EXTRA_METHODS = ("ePC",)  # run when asked for: `--methods ePC,backprop`
@@ -107,17 +106,16 @@ def run(name: str, method: str, data: tuple, args: argparse.Namespace) -> dict[s
         inference = pxi.DiscreteInference(optax.sgd(args.h_lr, momentum=0.9), STEPS[name])
     step = step_for(method, inference)
     one_hot = np.eye(classes, dtype=np.float32)
-    rng = np.random.default_rng(args.seed)
-    times, accuracies = [], []
-    for _ in range(args.epochs):
-        order = rng.permutation(len(x_train))
-        start = time.perf_counter()
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            batch = order[i : i + args.batch]
-            out = step(model, optim_w, prepare(x_train[batch]), one_hot[y_train[batch]])
-        jax.block_until_ready(out)
-        times.append(time.perf_counter() - start)
-        accuracies.append(float(pxi.evaluate_accuracy(model, prepare(x_test), one_hot[y_test])))
+    times, accuracies = train_epochs(
+        lambda x, y: step(model, optim_w, prepare(x), y),
+        lambda: float(pxi.evaluate_accuracy(model, prepare(x_test), one_hot[y_test])),
+        x_train,
+        y_train,
+        classes=classes,
+        epochs=args.epochs,
+        batch=args.batch,
+        seed=args.seed,
+    )
     return {"accuracies": accuracies, "epoch": float(np.median(times[1:] if len(times) > 1 else times))}
 
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -58,7 +57,7 @@ import pcx.predictive_coding as pxc
 import pcx.utils as pxu
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mnist5k import mnist_5k  # noqa: E402
+from mnist5k import mnist_5k, train_epochs  # noqa: E402
 
 WIDTHS = (128, 256, 512, 512)
 CLASSES = 10
@@ -210,22 +209,17 @@ def run(method: str, data: tuple, args: argparse.Namespace) -> dict:
         # Initialised here on the activities it will move, so its state has its final structure from the first
         # compiled step on (else the second step would retrace); the compiled step re-initialises it every batch.
         optim_h = pxu.Optim(lambda: optax.sgd(0.1, momentum=0.9), free_h()(model))
-        step = lambda x, y: pc_train_on_batch(args.T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)  # noqa: E731
+        update = lambda x, y: pc_train_on_batch(args.T, x, y, model=model, optim_w=optim_w, optim_h=optim_h)  # noqa: E731
         predict = pc_predict
     else:
-        step = lambda x, y: bp_train_on_batch(x, y, model=model, optim_w=optim_w)  # noqa: E731
+        update = lambda x, y: bp_train_on_batch(x, y, model=model, optim_w=optim_w)  # noqa: E731
         predict = bp_predict
-    one_hot = np.eye(CLASSES, dtype=np.float32)
-    rng = np.random.default_rng(args.seed)
-    times, accuracies = [], []
-    for _ in range(args.epochs):
-        order = rng.permutation(len(x_train))
-        start = time.perf_counter()
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            batch = order[i : i + args.batch]
-            step(x_train[batch], one_hot[y_train[batch]])
-        jax.block_until_ready(jtu.tree_leaves(model))
-        times.append(time.perf_counter() - start)
+
+    def step(x, y):
+        update(x, y)
+        return jtu.tree_leaves(model)  # what the epoch's clock waits for
+
+    def evaluate() -> float:
         # Predict with a copy (new Param objects, same arrays) whose nodes are emptied: the test batch (1,000) does not
         # match the nodes' training batch (128), and the training model's nodes keep their shape (else the next
         # compiled training step would retrace).
@@ -233,7 +227,11 @@ def run(method: str, data: tuple, args: argparse.Namespace) -> dict:
         copy.clear_params(pxc.VodeParam)
         copy.use_running_stats()
         logits = predict(x_test, model=copy)
-        accuracies.append(float(np.mean(np.argmax(logits, -1) == y_test)))
+        return float(np.mean(np.argmax(logits, -1) == y_test))
+
+    times, accuracies = train_epochs(
+        step, evaluate, x_train, y_train, classes=CLASSES, epochs=args.epochs, batch=args.batch, seed=args.seed
+    )
     return {"accuracies": accuracies, "epoch": float(np.median(times[1:] if len(times) > 1 else times)), "times": times}
 
 
