@@ -122,3 +122,36 @@ def test_skip_nodes_slow_the_energy_on_the_skips_to_the_main_paths_pace(skip_nod
             vode.h.value = vode.h.value - 0.1 * g.h.value
         moved.append(bool(jnp.any(model.vodes[0].h.value != start)))
     assert moved.index(True) + 1 == steps_until_the_stem_moves, moved
+
+
+def test_weakly_nudged_pc_takes_backprops_step_on_a_residual_network_without_batchnorm():
+    """PC's weight gradient at a weakly nudged equilibrium is backprop's, layer by layer, skips included.
+
+    (With `BatchNorm` it is not: inference holds the statistics fixed, so the errors reaching the
+    lower layers lack the statistics' derivative that backprop carries; see docs/deep-networks.md.)
+    """
+    x = jax.random.uniform(jax.random.PRNGKey(0), (16, 1, 8, 8))
+    y = jax.nn.one_hot(jnp.arange(16) % 10, 10)
+
+    def model_and_optim():
+        px.RKG.seed(0)
+        model = PCResNet(1, 10, image_size=8, stages=(1, 1), widths=(4, 8), norm=False)
+        return model, pxu.Optim(optax.sgd(1.0), pxu.Mask(pxnn.LayerParam)(model))
+
+    def weights(model):
+        return [p.value for p in pxu.Mask(pxnn.LayerParam)(model).parameters()]
+
+    steps = []
+    for train in ("backprop", "pc"):
+        model, optim_w = model_and_optim()
+        before = weights(model)
+        if train == "backprop":
+            pxi.train_backprop(model, optim_w, x, y)
+        else:
+            inference = pxi.DiscreteInference(optax.sgd(0.1), 300)
+            pxi.train_supervised(model, optim_w, x, y, inference=inference, nudging=pxi.Nudging(1e-2, centred=True))
+        steps.append([b - a for a, b in zip(weights(model), before)])
+    assert len(steps[0]) == 14  # stem, 5 convolutions, head: a weight and a bias each
+    for pc, bp in zip(steps[1], steps[0]):
+        cosine = jnp.vdot(pc, bp) / (jnp.linalg.norm(pc) * jnp.linalg.norm(bp))
+        assert float(cosine) > 0.99 and 0.95 < float(jnp.linalg.norm(pc) / jnp.linalg.norm(bp)) < 1.05
