@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import pcframe as px
+import pcframe.functional as pxf
 import pcframe.inference as pxi
 import pcframe.nn as pxnn
 import pcframe.utils as pxu
@@ -75,6 +76,14 @@ def _tiny_with_skip_nodes():
     return model, x, y
 
 
+@pxf.jit(static_argnums=1)
+def _pcframe_grads(x, as_tuple, *, model):
+    """pcframe's energy, activity gradients and weight gradients (as `as_tuple` orders them), in one compiled call."""
+    energy, g_act = pxi.activity_grad(model, x)
+    _, g_w = pxi.param_grad(model, x)
+    return energy, [v.h.value for v in g_act.vodes[:-1]], jax.tree_util.tree_leaves(as_tuple(g_w))
+
+
 def test_skip_nodes_energy_and_gradients_match_a_hand_written_energy():
     model, x, y = _tiny_with_skip_nodes()
     assert [v.shape for v in model.vodes] == [(3, 6, 6)] * 4 + [(4, 3, 3)] * 3 + [(3,)]
@@ -88,17 +97,13 @@ def test_skip_nodes_energy_and_gradients_match_a_hand_written_energy():
         [(pair(b.first), pair(b.second), None if b.shortcut is None else pair(b.shortcut)) for b in m.blocks],
         (m.head.nn.weight.value, m.head.nn.bias.value),
     )
-    energy, g_act = pxi.activity_grad(model, x)
-    want_energy, want_act = jax.value_and_grad(lambda hs: _hand_energy(as_tuple(model), hs, x, y))(hs)
+    energy, g_act, got_w = _pcframe_grads(x, as_tuple, model=model)
+    want_energy, want_act = jax.jit(jax.value_and_grad(lambda hs: _hand_energy(as_tuple(model), hs, x, y)))(hs)
     np.testing.assert_allclose(energy, want_energy, rtol=1e-5)
-    for got, want in zip([v.h.value for v in g_act.vodes[:-1]], want_act):
+    for got, want in zip(g_act, want_act):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-    _, g_w = pxi.param_grad(model, x)
-    want_w = jax.grad(lambda w: _hand_energy(w, hs, x, y))(as_tuple(model))
-    got_w = jax.tree_util.tree_leaves(as_tuple(g_w))
-    assert (
-        len(got_w) == len(jax.tree_util.tree_leaves(want_w)) == 14
-    )  # stem, 2 + 3 convolutions, head: a weight and a bias each
+    want_w = jax.jit(jax.grad(lambda w: _hand_energy(w, hs, x, y)))(as_tuple(model))
+    assert len(got_w) == len(jax.tree_util.tree_leaves(want_w)) == 14  # stem, 2 + 3 convolutions, head: W and b
     for got, want in zip(got_w, jax.tree_util.tree_leaves(want_w)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
