@@ -14,7 +14,7 @@ from ..core._module import Module
 from ..core._selection import as_predicate, filter_text
 from ..core._state import Structure, StructureKey, merge, split
 from ..core._tracing import serialised
-from ._lift import RUNTIME_CHECKS, check_positional, collector_paused, deferred_interrupts, structure_cache_key
+from ._lift import RUNTIME_CHECKS, check_positional, deferred_interrupts, structure_cache_key
 
 _MAX_CACHED_STRUCTURES = 64
 _RETRACES_BEFORE_WARNING = 8
@@ -152,8 +152,7 @@ class _StatefulJit:
         """
         check_positional(args, "jit")
         structure, values = self._structure(kwargs)
-        with collector_paused():
-            return self._compiled.lower(structure.key, values, *args)
+        return self._compiled.lower(structure.key, values, *args)
 
     @serialised
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -176,8 +175,7 @@ class _StatefulJit:
         Nothing has run or been written by then, so the interrupt itself is raised instead.
         """
         try:
-            with collector_paused():
-                return self._compiled(structure.key, values, *args)
+            return self._compiled(structure.key, values, *args)
         except ValueError as error:
             if isinstance(error.__cause__, KeyboardInterrupt):
                 raise error.__cause__ from None

@@ -7,7 +7,6 @@ around that primitive that are the same for all of them.
 
 from __future__ import annotations
 
-import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -143,23 +142,3 @@ def deferred_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if received:
         raise KeyboardInterrupt
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the block (a compiled call: tracing, lowering, compiling).
-
-    Tracing a step allocates hundreds of thousands of short-lived Python objects, and each
-    full collection they trigger walks every live object of the process (the models, JAX's
-    caches) again; what that costs a first call is in ``benchmarks/README.md``. Reference
-    counting still frees what is not cyclic, and the cycles are collected after the block.
-    The collector is left as the block found it: a process that disabled it keeps it disabled.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

@@ -208,31 +208,3 @@ def test_warns_once_when_one_structure_keeps_retracing():
     assert len(messages) == 1
     assert "traced and compiled 8 times for the same model structure" in messages[0]
     assert "create them once, before the loop" in messages[0]
-
-
-def test_the_garbage_collector_is_paused_while_compiling_and_left_as_it_was():
-    import gc
-
-    model = Pair()
-    seen = []
-
-    @pxf.jit()
-    def update(x, *, model):
-        seen.append(gc.isenabled())
-        if x.shape == (2,):
-            raise RuntimeError("fails while tracing")
-        model.a.value = model.a.value + x
-        return x
-
-    assert gc.isenabled()
-    update(jnp.ones(3), model=model)
-    assert seen == [False] and gc.isenabled()
-    with pytest.raises(RuntimeError, match="fails while tracing"):
-        update(jnp.ones(2), model=model)
-    assert seen == [False, False] and gc.isenabled()
-    gc.disable()
-    try:
-        update(jnp.ones(3, jnp.int32), model=model)  # a new trace
-        assert seen == [False, False, False] and not gc.isenabled()
-    finally:
-        gc.enable()
