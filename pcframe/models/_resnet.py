@@ -36,10 +36,11 @@ class _ConvNorm(Module):
 class _Block(Module):
     """A basic block: two 3x3 convolutions, each predicting a node; the block's input is added before the second.
 
-    Its nodes are ``[a, b]``, or ``[a, s, b]`` with a node `s` on the skip path.
+    Its nodes are ``[a, b]``, or ``[a, s, b]`` with a node `s` on the skip path (`skip_node`).
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int, norm: bool, rkg: Any) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: bool, skip_node: bool, rkg: Any) -> None:
+        self.skip_node = skip_node
         self.first = _ConvNorm(c_in, c_out, 3, stride, norm, rkg)
         self.second = _ConvNorm(c_out, c_out, 3, 1, norm, rkg)
         self.shortcut = _ConvNorm(c_in, c_out, 1, stride, norm, rkg) if stride != 1 or c_in != c_out else None
@@ -47,7 +48,7 @@ class _Block(Module):
     def __call__(self, z: jax.Array, act_fn: Callable, vodes: Sequence[Vode]) -> jax.Array:
         a = vodes[0](act_fn(self.first(z)))
         skip = z if self.shortcut is None else self.shortcut(z)
-        if len(vodes) == 3:
+        if self.skip_node:
             skip = vodes[1](skip)
         return vodes[-1](act_fn(self.second(a) + skip))
 
@@ -137,8 +138,8 @@ class PCResNet(EnergyModule):
             for b in range(count):
                 stride = 2 if s > 0 and b == 0 else 1
                 height, width = -(-height // stride), -(-width // stride)  # a "same"-padded stride rounds up
-                self.blocks.append(_Block(c_in, c_out, stride, norm, rkg))
-                self.vodes += [Vode((c_out, height, width)) for _ in range(3 if skip_nodes else 2)]
+                self.blocks.append(_Block(c_in, c_out, stride, norm, skip_nodes, rkg))
+                self.vodes += [Vode((c_out, height, width)) for _ in range(self.nodes_per_block)]
                 c_in = c_out
         self.head = Linear(c_in, self.num_classes, rkg=rkg)
         self.vodes.append(Vode((self.num_classes,), output_energy))
